@@ -1,1 +1,304 @@
-fn main() {}
+//! The `knet` binary: `knet up` runs every component in one process; the other subcommands run
+//! one component against any Kubernetes API server.
+
+mod manifest;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "knet", version, about = "Kubernetes Service and Ingress networking in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole stack on this machine.
+    Up(UpArgs),
+    /// Run only the API server.
+    Apiserver(ApiserverArgs),
+    /// Run only the controllers, against the API server in a kubeconfig.
+    Controllers(ControllersArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NetworkMode {
+    Auto,
+    Loopback,
+    Netns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProxyMode {
+    Auto,
+    Userspace,
+    Nftables,
+    Iptables,
+}
+
+#[derive(clap::Args, Debug)]
+struct UpArgs {
+    /// All state: the store, kubeconfig, pki/, pod logs.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Manifest file or directory to apply once the API is up (repeatable).
+    #[arg(short = 'f', long = "filename")]
+    files: Vec<PathBuf>,
+    /// HTTPS Kubernetes API address.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    api_addr: SocketAddr,
+    /// Cluster DNS address (UDP and TCP).
+    #[arg(long)]
+    dns_addr: Option<SocketAddr>,
+    /// Ingress controller, plain HTTP.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// Ingress controller, TLS.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    https_addr: SocketAddr,
+    /// Pod networking: loopback, netns, or auto (netns with CAP_NET_ADMIN).
+    #[arg(long, value_enum, default_value = "auto")]
+    network: NetworkMode,
+    /// Service proxy mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    proxy_mode: ProxyMode,
+    /// ClusterIP range.
+    #[arg(long)]
+    service_cidr: Option<String>,
+    /// Pod address range.
+    #[arg(long)]
+    pod_cidr: Option<String>,
+    /// NodePort range.
+    #[arg(long, default_value = "30000-32767")]
+    node_port_range: String,
+    /// Addresses for type LoadBalancer (repeatable): a CIDR or a-b range.
+    #[arg(long)]
+    lb_pool: Vec<String>,
+    /// Where NodePorts and the proxy's health and metrics ports are served.
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+    /// Where cluster DNS forwards other names (repeatable).
+    #[arg(long)]
+    upstream: Vec<SocketAddr>,
+    /// The cluster DNS zone.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// Revisions of history kept for watches.
+    #[arg(long, default_value_t = 50_000)]
+    history_window: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct ApiserverArgs {
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    api_addr: SocketAddr,
+    #[arg(long, default_value = "127.96.0.0/16")]
+    service_cidr: String,
+    #[arg(long, default_value = "30000-32767")]
+    node_port_range: String,
+    #[arg(long, default_value_t = 50_000)]
+    history_window: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct ControllersArgs {
+    /// Kubeconfig of the API server (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Addresses for type LoadBalancer (repeatable).
+    #[arg(long, default_value = "127.240.0.0/24")]
+    lb_pool: Vec<String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("knet");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/knet")
+}
+
+/// Whether this process has CAP_NET_ADMIN (bit 12 of the effective set).
+fn has_net_admin() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 12) != 0)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KNET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn client_for(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let network = match args.network {
+        NetworkMode::Auto if has_net_admin() => NetworkMode::Netns,
+        NetworkMode::Auto => NetworkMode::Loopback,
+        other => other,
+    };
+    let netns = network == NetworkMode::Netns;
+    let service_cidr = args
+        .service_cidr
+        .clone()
+        .unwrap_or_else(|| if netns { "10.96.0.0/12" } else { "127.96.0.0/16" }.to_owned());
+    let lb_pool = if args.lb_pool.is_empty() {
+        vec![if netns { "10.240.0.0/24" } else { "127.240.0.0/24" }.to_owned()]
+    } else {
+        args.lb_pool.clone()
+    };
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    if !netns && !nix_is_root() {
+        let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(1024);
+        if start > 80 {
+            eprintln!(
+                "knet: note: service ports below {start} need CAP_NET_BIND_SERVICE on the knet binary or a lower net.ipv4.ip_unprivileged_port_start"
+            );
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.api_addr)
+        .await
+        .with_context(|| format!("binding the API server to {}", args.api_addr))?;
+    let api_addr = listener.local_addr()?;
+    let server = apiserver::ApiServer::open(
+        apiserver::Config {
+            data_dir: data_dir.clone(),
+            service_cidr,
+            node_port_range: args.node_port_range.clone(),
+            history_window: args.history_window,
+        },
+        api_addr,
+    )
+    .await
+    .context("starting the API server")?;
+    let kubeconfig = server.kubeconfig_path().to_owned();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut api_stop = stop_rx.clone();
+    let api = tokio::spawn(server.serve(listener, async move {
+        let _ = api_stop.changed().await;
+    }));
+
+    let client = client_for(&kubeconfig).await?;
+    let mut ctrl_stop = stop_rx.clone();
+    let controllers = tokio::spawn(controllers::run(
+        controllers::Config { lb_pools: lb_pool },
+        client.clone(),
+        async move {
+            let _ = ctrl_stop.changed().await;
+        },
+    ));
+
+    for line in manifest::apply_all(client, &args.files).await? {
+        eprintln!("{line}");
+    }
+    println!("knet: ready api={api_addr} kubeconfig={}", kubeconfig.display());
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = controllers.await;
+    api.await.context("API server task")??;
+    Ok(())
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+async fn apiserver_only(args: ApiserverArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.api_addr).await?;
+    let addr = listener.local_addr()?;
+    let server = apiserver::ApiServer::open(
+        apiserver::Config {
+            data_dir: args.data_dir.unwrap_or_else(default_data_dir),
+            service_cidr: args.service_cidr,
+            node_port_range: args.node_port_range,
+            history_window: args.history_window,
+        },
+        addr,
+    )
+    .await?;
+    println!("knet: ready api={addr} kubeconfig={}", server.kubeconfig_path().display());
+    server.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn controllers_only(args: ControllersArgs) -> anyhow::Result<()> {
+    let client = match args.kubeconfig {
+        Some(path) => client_for(&path).await?,
+        None => kube::Client::try_default().await?,
+    };
+    println!("knet: ready controllers");
+    controllers::run(controllers::Config { lb_pools: args.lb_pool }, client, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("knet: starting the runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up(args).await,
+            Command::Apiserver(args) => apiserver_only(args).await,
+            Command::Controllers(args) => controllers_only(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("knet: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
