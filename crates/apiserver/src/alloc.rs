@@ -34,7 +34,7 @@ impl Bitmap {
         Bitmap {
             bits: vec![0; (size as usize).div_ceil(64)],
             size,
-            band,
+            band: band.min(size),
             used: 0,
         }
     }

@@ -91,7 +91,7 @@ pub async fn run(state: &Arc<State>) -> Result<(), ApiError> {
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": "kubernetes", "namespace": "default",
                          "labels": {"kubernetes.io/service-name": "kubernetes",
-                                    "endpointslice.kubernetes.io/managed-by": "knet.dev/apiserver"}},
+                                    "endpointslice.kubernetes.io/managed-by": "knet-apiserver"}},
             "addressType": "IPv4",
             "endpoints": [{"addresses": [host], "conditions": {"ready": true, "serving": true, "terminating": false}}],
             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],

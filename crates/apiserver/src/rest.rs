@@ -473,8 +473,13 @@ pub fn prepare_create(
     validation::default(kind, &mut obj);
     let storage = crate::resource::storage(t.res.storage_group, t.res.plural).unwrap_or(t.res);
     let mut obj = normalize(storage, &obj, FieldValidation::from_query(query), warnings)?;
-    validate(t.res, &obj, None)?;
+    // As in kube-apiserver, allocation comes before validation, so allocator errors win and
+    // validation sees the allocated fields.
     let reserved = admit(state, kind, &mut obj, None)?;
+    if let Err(err) = validate(t.res, &obj, None) {
+        reserved.release(state);
+        return Err(err);
+    }
     Ok((obj, reserved))
 }
 
@@ -664,8 +669,11 @@ pub fn prepare_update(
             meta_mut(&mut new).insert("generation".into(), json!(generation + 1));
         }
     }
-    validate(res, &new, Some(cur))?;
     let reserved = admit(state, res.kind, &mut new, Some(cur))?;
+    if let Err(err) = validate(res, &new, Some(cur)) {
+        reserved.release(state);
+        return Err(err);
+    }
     if object::is_terminating(&new) && object::finalizers(&new).is_empty() && !is_graceful_pending(&new) {
         return Ok((store::Write::Delete, reserved));
     }

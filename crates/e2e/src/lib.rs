@@ -1,1 +1,258 @@
-//! placeholder
+//! Test harness for knet's end-to-end tests: starts the real `knet` binary on free ports in a
+//! private data directory, and runs the real `kubectl` and `curl` against it.
+//!
+//! Every test gets its own [`Knet`], so tests run side by side without sharing state. A tool
+//! that is missing fails the test loudly; nothing is skipped.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+/// The `knet` binary under test: `$KNET_BIN`, else the workspace's `target/{release,debug}/knet`
+/// (whichever is newer).
+pub fn knet_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KNET_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let candidates = [target.join("debug/knet"), target.join("release/knet")];
+    candidates
+        .iter()
+        .filter(|p| p.exists())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .cloned()
+        .unwrap_or_else(|| target.join("debug/knet"))
+}
+
+/// The workspace root (for `examples/`).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Fails unless `tool` is on PATH.
+pub fn require(tool: &str) -> anyhow::Result<()> {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        bail!("required tool `{tool}` is not installed (scripts/test.sh installs it)");
+    }
+    Ok(())
+}
+
+/// A running `knet up` (or `knet apiserver`) with its own data directory.
+pub struct Knet {
+    child: Option<Child>,
+    /// The data directory (kept across [`Knet::restart`]).
+    pub dir: tempfile::TempDir,
+    /// The API address from the ready line.
+    pub api: String,
+    /// Extra arguments given at start, reused on restart.
+    args: Vec<String>,
+}
+
+impl Knet {
+    /// Starts `knet up` in loopback mode on free ports with `extra` flags.
+    pub fn up(extra: &[&str]) -> anyhow::Result<Knet> {
+        let dir = tempfile::tempdir()?;
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut k = Knet { child: None, dir, api: String::new(), args };
+        k.start()?;
+        Ok(k)
+    }
+
+    fn start(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(knet_bin());
+        cmd.arg("up").arg("--data-dir").arg(self.dir.path());
+        if !self.args.iter().any(|a| a == "--api-addr") {
+            cmd.args(["--api-addr", "127.0.0.1:0"]);
+        }
+        cmd
+            .args(["--network", "loopback"])
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("knet.stderr"))?,
+            ));
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", knet_bin().display()))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("knet: ready") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(_) => {
+                // Let a failing process finish writing its error before reading it.
+                for _ in 0..40 {
+                    if child.try_wait().ok().flatten().is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let log = std::fs::read_to_string(self.dir.path().join("knet.stderr")).unwrap_or_default();
+                bail!("knet did not become ready; stderr:\n{log}");
+            }
+        };
+        self.api = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("api="))
+            .context("ready line has no api=")?
+            .to_owned();
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The kubeconfig path.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// Runs kubectl with this cluster's kubeconfig; returns the output whatever the exit code.
+    pub fn kubectl_output(&self, args: &[&str]) -> anyhow::Result<Output> {
+        require("kubectl")?;
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home)?;
+        Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            // A private HOME keeps kubectl's discovery cache per test.
+            .env("HOME", &home)
+            .stdin(Stdio::null())
+            .output()
+            .context("running kubectl")
+    }
+
+    /// Runs kubectl and fails unless it exits 0; returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.kubectl_output(args)?;
+        if !out.status.success() {
+            bail!(
+                "kubectl {} failed ({}):\n{}{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    pub fn kubectl_fails(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.kubectl_output(args)?;
+        if out.status.success() {
+            bail!("kubectl {} unexpectedly succeeded:\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+        }
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The bearer token.
+    pub fn token(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(self.dir.path().join("pki/token"))?.trim().to_owned())
+    }
+
+    /// `curl` against the API: returns (HTTP status, body).
+    pub fn curl(&self, method: &str, path: &str, content_type: &str, body: &str) -> anyhow::Result<(u16, String)> {
+        require("curl")?;
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(self.dir.path().join("pki/ca.crt"))
+            .args(["-X", method, "-H"])
+            .arg(format!("Authorization: Bearer {}", self.token()?))
+            .args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", body])
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("https://{}{path}", self.api))
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').context("curl printed no status")?;
+        Ok((code.trim().parse()?, body.to_owned()))
+    }
+
+    /// A kube-rs client for this cluster.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let kc = kube::config::Kubeconfig::read_from(self.kubeconfig())?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Stops the process with SIGTERM and waits; returns its exit status code.
+    pub fn stop(&mut self) -> anyhow::Result<Option<i32>> {
+        let Some(mut child) = self.child.take() else { return Ok(None) };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.code());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("knet did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Replaces the extra flags used by the next [`Knet::restart`].
+    pub fn set_args(&mut self, extra: &[&str]) {
+        self.args = extra.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Starts again on the same data directory (and a new free port).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            self.stop()?;
+        }
+        self.start()
+    }
+}
+
+impl Drop for Knet {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Polls `f` until it returns `Ok(Some)` or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = f();
+        match last {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) if Instant::now() < deadline => {}
+            Err(_) if Instant::now() < deadline => {}
+            Ok(None) => bail!("condition not met within {timeout:?}"),
+            Err(e) => return Err(e.context(format!("condition not met within {timeout:?}"))),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -131,12 +131,26 @@ impl Store {
             }));
         }
         let (events, _) = broadcast::channel(config.watch_buffer.max(16));
+        // A smaller window than last time takes effect at once.
+        let window = config.history_window.max(1);
+        let mut compacted = loaded.compacted;
+        if history.len() as u64 > window {
+            let floor = loaded.rev.saturating_sub(window);
+            while history.front().is_some_and(|e: &Arc<Event>| e.rev <= floor) {
+                history.pop_front();
+            }
+            compacted = compacted.max(floor);
+        }
+        let mut db = db;
+        if compacted > loaded.compacted {
+            db.compact(compacted)?;
+        }
         Ok(Store {
             shared: Arc::new(Shared {
                 db: Mutex::new(db),
                 state: RwLock::new(State {
                     rev: loaded.rev,
-                    compacted: loaded.compacted,
+                    compacted,
                     objects,
                     history,
                 }),

@@ -213,3 +213,20 @@ async fn a_lagging_watcher_catches_up_from_history() {
     }
     assert_eq!(seen, (1..=100).collect::<Vec<_>>());
 }
+
+#[test]
+fn reopening_with_a_smaller_window_compacts_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(&dir);
+        for i in 0..20 {
+            put(&store, "s/a", json!({ "i": i }));
+        }
+    }
+    let mut config = Config::new(dir.path().join("store.db"));
+    config.history_window = 5;
+    let store = Store::open(config).expect("reopen");
+    assert_eq!(store.compacted(), 15);
+    assert!(matches!(store.watch("s/", 10), Err(Error::Expired { .. })));
+    assert!(store.watch("s/", 15).is_ok());
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! End-to-end tests: the real `knet` binary, the real `kubectl`, `curl` and kube-rs.
+
+mod apiserver;
+mod kube_client;
+mod seed;
