@@ -84,7 +84,9 @@ fn ip_error(state: &State, ip: &str, err: AllocError) -> ApiError {
         AllocError::Allocated(_) => {
             format!("failed to allocate IP {ip}: provided IP is already allocated")
         }
-        AllocError::Full => return ApiError::internal("failed to allocate a serviceIP: range is full"),
+        AllocError::Full => {
+            return ApiError::internal("failed to allocate a serviceIP: range is full");
+        }
     };
     invalid_service(
         "",
@@ -128,9 +130,9 @@ fn allocate_service(
 ) -> Result<(), ApiError> {
     let name = object::name(svc).to_owned();
     let ty = service_type(svc).to_owned();
-    let spec = svc["spec"].as_object_mut().ok_or_else(|| {
-        invalid_service(&name, vec![FieldError::required("spec", "")])
-    })?;
+    let spec = svc["spec"]
+        .as_object_mut()
+        .ok_or_else(|| invalid_service(&name, vec![FieldError::required("spec", "")]))?;
 
     // ClusterIP.
     if ty == "ExternalName" {
@@ -227,14 +229,19 @@ fn allocate_service(
     let mut errors = Vec::new();
     if let Some(ports) = svc["spec"]["ports"].as_array_mut() {
         for (i, port) in ports.iter_mut().enumerate() {
-            let Some(p) = port.as_object_mut() else { continue };
+            let Some(p) = port.as_object_mut() else {
+                continue;
+            };
             if !wants_node_ports {
                 if ty != "ClusterIP" || old.is_some() {
                     p.remove("nodePort");
                 }
                 continue;
             }
-            let requested = p.get("nodePort").and_then(Value::as_i64).filter(|n| *n != 0);
+            let requested = p
+                .get("nodePort")
+                .and_then(Value::as_i64)
+                .filter(|n| *n != 0);
             let np = match requested {
                 Some(np) if old_held.contains(&np) => np,
                 Some(np) => match state.ports.allocate(np) {
@@ -243,7 +250,12 @@ fn allocate_service(
                         np
                     }
                     Err(e) => {
-                        errors.push(port_error(state, format!("spec.ports[{i}].nodePort"), np, e));
+                        errors.push(port_error(
+                            state,
+                            format!("spec.ports[{i}].nodePort"),
+                            np,
+                            e,
+                        ));
                         continue;
                     }
                 },
@@ -280,7 +292,9 @@ fn allocate_service(
     let local = ty == "LoadBalancer" && svc["spec"]["externalTrafficPolicy"] == json!("Local");
     if local {
         let old_hc = old.and_then(|o| o["spec"]["healthCheckNodePort"].as_i64());
-        let want = svc["spec"]["healthCheckNodePort"].as_i64().filter(|n| *n != 0);
+        let want = svc["spec"]["healthCheckNodePort"]
+            .as_i64()
+            .filter(|n| *n != 0);
         let hc = match (want, old_hc) {
             (Some(w), Some(o)) if w == o => w,
             (None, Some(o)) => o,

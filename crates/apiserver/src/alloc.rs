@@ -207,8 +207,14 @@ pub fn parse_port_range(range: &str) -> Result<(u16, u16), String> {
     let (a, b) = range
         .split_once('-')
         .ok_or_else(|| format!("invalid port range {range:?}: want A-B"))?;
-    let a: u16 = a.trim().parse().map_err(|_| format!("invalid port range {range:?}"))?;
-    let b: u16 = b.trim().parse().map_err(|_| format!("invalid port range {range:?}"))?;
+    let a: u16 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port range {range:?}"))?;
+    let b: u16 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port range {range:?}"))?;
     if a == 0 || b < a {
         return Err(format!("invalid port range {range:?}"));
     }
@@ -257,7 +263,8 @@ impl PortAllocator {
     /// Returns a port to the pool; out-of-range ports are ignored.
     pub fn release(&self, port: i64) {
         if port >= i64::from(self.first) && port <= i64::from(self.last) {
-            self.lock().set((port - i64::from(self.first)) as u32, false);
+            self.lock()
+                .set((port - i64::from(self.first)) as u32, false);
         }
     }
 

@@ -55,12 +55,16 @@ pub async fn apply(
         .get("fieldManager")
         .filter(|m| !m.is_empty())
         .ok_or_else(|| {
-            ApiError::bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+            ApiError::bad_request(
+                "PATCH, application/apply-patch+yaml requires fieldManager to be set",
+            )
         })?
         .to_owned();
     let force = query.flag("force");
     if !body.is_object() {
-        return Err(ApiError::bad_request("the applied configuration must be an object"));
+        return Err(ApiError::bad_request(
+            "the applied configuration must be an object",
+        ));
     }
     if object::name(&body) != name {
         return Err(ApiError::bad_request(format!(
@@ -92,17 +96,19 @@ pub async fn apply(
                     .map_err(|e| conflict_error(&target, &name, e))?;
                 // The create path works on the served version.
                 let served_obj = convert::from_storage(served, &merged);
-                let (obj, reserved) = rest::prepare_create(st, &target, served_obj, &q, &mut w)?;
+                let (obj, reserved) =
+                    rest::prepare_create(st, &target, served_obj, &q, &mut w, false)?;
                 (store::Write::Put(obj), reserved)
             }
             Some(cur) => {
-                let mut merged = apply::apply(res.kind, &av, Some(cur), &body, &manager, force, &now)
-                    .map_err(|e| conflict_error(&target, &name, e))?;
+                let mut merged =
+                    apply::apply(res.kind, &av, Some(cur), &body, &manager, force, &now)
+                        .map_err(|e| conflict_error(&target, &name, e))?;
                 object::meta_mut(&mut merged).insert(
                     "resourceVersion".into(),
                     json!(object::resource_version(cur)),
                 );
-                rest::prepare_update(st, res, part, cur, merged, Some(&q), &mut w)?
+                rest::prepare_update(st, res, part, cur, merged, Some(&q), &mut w, None)?
             }
         };
         if dry {

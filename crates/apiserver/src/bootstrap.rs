@@ -21,8 +21,15 @@ fn target(group: &str, plural: &str, namespace: Option<&str>) -> Result<Target, 
 }
 
 async fn ensure(state: &Arc<State>, t: Target, obj: Value) -> Result<(), ApiError> {
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-    if state.store.get(&t.res.key(t.namespace.as_deref(), &name)).is_some() {
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if state
+        .store
+        .get(&t.res.key(t.namespace.as_deref(), &name))
+        .is_some()
+    {
         return Ok(());
     }
     match rest::create(state, &t, obj, &Query::default()).await {
@@ -35,15 +42,24 @@ async fn ensure(state: &Arc<State>, t: Target, obj: Value) -> Result<(), ApiErro
 /// Writes `obj`, creating it or replacing whatever is stored (used for the `kubernetes`
 /// endpoints, whose port may change between starts).
 async fn upsert(state: &Arc<State>, t: Target, obj: Value) -> Result<(), ApiError> {
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-    if state.store.get(&t.res.key(t.namespace.as_deref(), &name)).is_none() {
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if state
+        .store
+        .get(&t.res.key(t.namespace.as_deref(), &name))
+        .is_none()
+    {
         return ensure(state, t, obj).await;
     }
     let t = Target {
         name: Some(name),
         ..t
     };
-    rest::update(state, &t, obj, &Query::default()).await.map(|_| ())
+    rest::update(state, &t, obj, &Query::default())
+        .await
+        .map(|_| ())
 }
 
 /// Creates whatever of the bootstrap objects is missing and points the `kubernetes` Service at

@@ -122,7 +122,10 @@ fn for_each_path(obj: &mut Value, mut f: impl FnMut(&mut Map<String, Value>)) {
         return;
     };
     for rule in rules {
-        let Some(paths) = rule.pointer_mut("/http/paths").and_then(Value::as_array_mut) else {
+        let Some(paths) = rule
+            .pointer_mut("/http/paths")
+            .and_then(Value::as_array_mut)
+        else {
             continue;
         };
         for path in paths {
@@ -212,8 +215,14 @@ mod tests {
         });
         to_storage(legacy, &mut obj);
         assert_eq!(obj["apiVersion"], "apps/v1");
-        assert_eq!(obj["spec"]["selector"], json!({"matchLabels": {"run": "w"}}));
+        assert_eq!(
+            obj["spec"]["selector"],
+            json!({"matchLabels": {"run": "w"}})
+        );
         assert_eq!(obj["spec"]["strategy"]["rollingUpdate"]["maxSurge"], 1);
-        assert_eq!(from_storage(legacy, &obj)["apiVersion"], "extensions/v1beta1");
+        assert_eq!(
+            from_storage(legacy, &obj)["apiVersion"],
+            "extensions/v1beta1"
+        );
     }
 }

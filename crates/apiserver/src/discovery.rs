@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::resource::{RESOURCES, Resource, groups};
 
 /// The aggregated discovery content type kubectl insists on.
-pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 /// The beta variant, for kubectl 1.27 to 1.29.
 pub const AGGREGATED_V2BETA1: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
@@ -53,7 +54,16 @@ pub fn negotiate(accept: &str) -> Option<&'static str> {
 }
 
 fn verbs() -> Value {
-    json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
+    json!([
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch"
+    ])
 }
 
 fn aggregated_resource(r: &Resource) -> Value {
@@ -151,12 +161,15 @@ pub fn api_group_list() -> Value {
 
 /// Legacy `/apis/{group}`.
 pub fn api_group(group: &str) -> Option<Value> {
-    groups().into_iter().find(|(g, _)| *g == group).map(|(g, versions)| {
-        let mut doc = group_doc(g, &versions);
-        doc["kind"] = json!("APIGroup");
-        doc["apiVersion"] = json!("v1");
-        doc
-    })
+    groups()
+        .into_iter()
+        .find(|(g, _)| *g == group)
+        .map(|(g, versions)| {
+            let mut doc = group_doc(g, &versions);
+            doc["kind"] = json!("APIGroup");
+            doc["apiVersion"] = json!("v1");
+            doc
+        })
 }
 
 /// Legacy `/api/v1` or `/apis/{group}/{version}`.
@@ -182,8 +195,10 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         }
         resources.push(doc);
         if r.status {
-            resources.push(json!({"name": format!("{}/status", r.plural), "singularName": "",
-                "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+            resources.push(
+                json!({"name": format!("{}/status", r.plural), "singularName": "",
+                "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}),
+            );
         }
         if r.scale {
             resources.push(json!({"name": format!("{}/scale", r.plural), "singularName": "",

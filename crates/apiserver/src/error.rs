@@ -59,7 +59,11 @@ impl ApiError {
 
     /// 404 for a path that names no resource.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 404 for a namespace that does not exist, on create.
@@ -128,7 +132,11 @@ impl ApiError {
         }
         ApiError {
             details: Some(d),
-            ..Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {list}"))
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: {list}"),
+            )
         }
     }
 
@@ -176,7 +184,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"
+            ),
         )
     }
 
@@ -187,7 +197,11 @@ impl ApiError {
 
     /// 413 for an oversized body.
     pub fn too_large() -> Self {
-        Self::new(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728",
+        )
     }
 
     /// 403 for an operation refused by policy (for example writes into a terminating namespace).
@@ -230,7 +244,10 @@ impl ApiError {
 impl From<store::Error> for ApiError {
     fn from(err: store::Error) -> Self {
         match err {
-            store::Error::Expired { requested, compacted } => ApiError::expired(format!(
+            store::Error::Expired {
+                requested,
+                compacted,
+            } => ApiError::expired(format!(
                 "too old resource version: {requested} ({compacted})"
             )),
             other => ApiError::internal(other),

@@ -82,7 +82,9 @@ pub struct ApiServer {
 
 impl std::fmt::Debug for ApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiServer").field("addr", &self.state.addr).finish_non_exhaustive()
+        f.debug_struct("ApiServer")
+            .field("addr", &self.state.addr)
+            .finish_non_exhaustive()
     }
 }
 

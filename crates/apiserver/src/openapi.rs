@@ -84,8 +84,11 @@ pub fn group_version(path: &str) -> Option<Value> {
                 "delete": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "delete"},
             }),
         );
-        schemas.insert(schema_name(r), json!({"type": "object",
-            "x-kubernetes-group-version-kind": [gvk]}));
+        schemas.insert(
+            schema_name(r),
+            json!({"type": "object",
+            "x-kubernetes-group-version-kind": [gvk]}),
+        );
     }
     Some(json!({
         "openapi": "3.0.0",

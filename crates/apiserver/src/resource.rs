@@ -208,9 +208,9 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
 
 /// Finds the storage-version resource for a stored group and plural.
 pub fn storage(group: &str, plural: &str) -> Option<&'static Resource> {
-    RESOURCES.iter().find(|r| {
-        r.group == group && r.plural == plural && r.conversion == Conversion::None
-    })
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.plural == plural && r.conversion == Conversion::None)
 }
 
 /// Finds the served resource for an `apiVersion` and `kind`.

@@ -175,7 +175,12 @@ impl Filter {
 }
 
 /// LIST, with selectors and `limit`/`continue` paging.
-pub fn list(state: &State, t: &Target, query: &Query, rendering: Rendering) -> Result<Reply, ApiError> {
+pub fn list(
+    state: &State,
+    t: &Target,
+    query: &Query,
+    rendering: Rendering,
+) -> Result<Reply, ApiError> {
     let filter = Filter::from_query(t.res, query)?;
     let snapshot = state.store.list(&t.res.prefix(t.namespace.as_deref()));
     let start_after = match query.get("continue").filter(|c| !c.is_empty()) {
@@ -294,7 +299,12 @@ fn unknown_fields(input: &Value, typed: &Value, path: &str, out: &mut Vec<String
 
 /// Decodes `obj` into the storage type and back. Unknown fields are refused, warned about or
 /// dropped according to `fieldValidation`.
-fn normalize(res: &Resource, obj: &Value, mode: FieldValidation, warnings: &mut Vec<String>) -> Result<Value, ApiError> {
+fn normalize(
+    res: &Resource,
+    obj: &Value,
+    mode: FieldValidation,
+    warnings: &mut Vec<String>,
+) -> Result<Value, ApiError> {
     let typed = (res.normalize)(obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{kind} in version \"{v}\" cannot be handled as a {kind}: {e}",
@@ -306,7 +316,10 @@ fn normalize(res: &Resource, obj: &Value, mode: FieldValidation, warnings: &mut 
         let mut unknown = Vec::new();
         unknown_fields(obj, &typed, "", &mut unknown);
         if !unknown.is_empty() {
-            let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
             if mode == FieldValidation::Strict {
                 return Err(ApiError::bad_request(format!(
                     "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
@@ -323,7 +336,9 @@ fn normalize(res: &Resource, obj: &Value, mode: FieldValidation, warnings: &mut 
 
 fn check_type(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
     let Some(o) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     };
     let want = res.api_version();
     match o.get("apiVersion").and_then(Value::as_str) {
@@ -373,7 +388,10 @@ fn initial_status(kind: &str, obj: &mut Value) {
     let Some(o) = obj.as_object_mut() else { return };
     match kind {
         "Pod" => {
-            o.insert("status".into(), json!({"phase": "Pending", "qosClass": "BestEffort"}));
+            o.insert(
+                "status".into(),
+                json!({"phase": "Pending", "qosClass": "BestEffort"}),
+            );
         }
         "Service" | "Ingress" => {
             o.insert("status".into(), json!({"loadBalancer": {}}));
@@ -381,8 +399,15 @@ fn initial_status(kind: &str, obj: &mut Value) {
         "Namespace" => {
             o.insert("status".into(), json!({"phase": "Active"}));
         }
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob"
-        | "ReplicationController" | "HorizontalPodAutoscaler" | "PodDisruptionBudget" => {
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "CronJob"
+        | "ReplicationController"
+        | "HorizontalPodAutoscaler"
+        | "PodDisruptionBudget" => {
             o.remove("status");
         }
         _ => {}
@@ -394,7 +419,12 @@ fn has_generation(obj: &Value) -> bool {
 }
 
 /// Runs kind-specific admission, returning what it reserved.
-fn admit(state: &State, kind: &str, obj: &mut Value, old: Option<&Value>) -> Result<Reserved, ApiError> {
+fn admit(
+    state: &State,
+    kind: &str,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<Reserved, ApiError> {
     match kind {
         "Service" => admission::service(state, obj, old),
         "Ingress" if old.is_none() => {
@@ -410,7 +440,12 @@ fn validate(res: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), ApiE
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(res.kind, res.group, object::name(obj), &errors))
+        Err(ApiError::invalid(
+            res.kind,
+            res.group,
+            object::name(obj),
+            &errors,
+        ))
     }
 }
 
@@ -421,6 +456,7 @@ pub fn prepare_create(
     mut obj: Value,
     query: &Query,
     warnings: &mut Vec<String>,
+    record: bool,
 ) -> Result<(Value, Reserved), ApiError> {
     check_type(t.res, &mut obj)?;
     check_namespace(t, &mut obj)?;
@@ -480,14 +516,34 @@ pub fn prepare_create(
         reserved.release(state);
         return Err(err);
     }
+    if record {
+        obj = crate::apply::record_update(
+            kind,
+            &storage.storage_api_version(),
+            None,
+            obj,
+            field_manager(query),
+            &object::now(),
+        );
+    }
     Ok((obj, reserved))
+}
+
+/// The `fieldManager` of a write, as recorded in managedFields.
+pub fn field_manager(query: &Query) -> &str {
+    query
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .unwrap_or("unknown")
 }
 
 /// Runs a store write on a blocking thread, settles allocations afterwards, and returns the
 /// stored result (or the current value when nothing changed).
 pub async fn commit<F>(state: &Arc<State>, key: String, decide: F) -> Result<Committed, ApiError>
 where
-    F: FnOnce(&State, Option<&Arc<Value>>) -> Result<(store::Write, Reserved), ApiError> + Send + 'static,
+    F: FnOnce(&State, Option<&Arc<Value>>) -> Result<(store::Write, Reserved), ApiError>
+        + Send
+        + 'static,
 {
     let st = state.clone();
     let joined = tokio::task::spawn_blocking(move || {
@@ -538,9 +594,14 @@ impl Committed {
 }
 
 /// POST: create.
-pub async fn create(state: &Arc<State>, t: &Target, body: Value, query: &Query) -> Result<Reply, ApiError> {
+pub async fn create(
+    state: &Arc<State>,
+    t: &Target,
+    body: Value,
+    query: &Query,
+) -> Result<Reply, ApiError> {
     let mut warnings = Vec::new();
-    let (obj, reserved) = prepare_create(state, t, body, query, &mut warnings)?;
+    let (obj, reserved) = prepare_create(state, t, body, query, &mut warnings, true)?;
     let name = object::name(&obj).to_owned();
     if query.dry_run() {
         reserved.release(state);
@@ -562,7 +623,9 @@ pub async fn create(state: &Arc<State>, t: &Target, body: Value, query: &Query) 
         Ok((store::Write::Put(obj), reserved.take().unwrap_or_default()))
     })
     .await?;
-    let stored = committed.object().ok_or_else(|| ApiError::internal("create stored nothing"))?;
+    let stored = committed
+        .object()
+        .ok_or_else(|| ApiError::internal("create stored nothing"))?;
     Ok(Reply {
         code: 201,
         body: convert::from_storage(t.res, &stored),
@@ -577,6 +640,8 @@ pub enum Part {
     Main,
     /// The status subresource: only status.
     Status,
+    /// A Namespace's `finalize` subresource: only `spec.finalizers`.
+    Finalize,
 }
 
 /// Turns a client's full new object into what gets stored on update: server-owned metadata
@@ -589,6 +654,7 @@ pub fn prepare_update(
     mut new: Value,
     mode_strict: Option<&Query>,
     warnings: &mut Vec<String>,
+    record: Option<&str>,
 ) -> Result<(store::Write, Reserved), ApiError> {
     let name = object::name(cur).to_owned();
     if object::name(&new) != name {
@@ -613,6 +679,14 @@ pub fn prepare_update(
             }
         },
         Part::Main => {}
+        Part::Finalize => {
+            let finalizers = new
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(json!([]));
+            new = cur.clone();
+            new["spec"]["finalizers"] = finalizers;
+        }
         Part::Status => {
             let status = new.get("status").cloned();
             new = cur.clone();
@@ -657,14 +731,21 @@ pub fn prepare_update(
             ));
         }
     }
-    validation::default(res.kind, &mut new);
+    // A Namespace's finalizers are defaulted on create only; defaulting them again would undo
+    // the namespace controller's `finalize`.
+    if res.kind != "Namespace" {
+        validation::default(res.kind, &mut new);
+    }
     let mode = match mode_strict {
         Some(q) => FieldValidation::from_query(q),
         None => FieldValidation::Ignore,
     };
     let mut new = normalize(res, &new, mode, warnings)?;
     if object::spec_part(&new) != object::spec_part(cur) {
-        let generation = cur.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let generation = cur
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if has_generation(&new) {
             meta_mut(&mut new).insert("generation".into(), json!(generation + 1));
         }
@@ -674,7 +755,21 @@ pub fn prepare_update(
         reserved.release(state);
         return Err(err);
     }
-    if object::is_terminating(&new) && object::finalizers(&new).is_empty() && !is_graceful_pending(&new) {
+    if let (Some(manager), Part::Main) = (record, part) {
+        new = crate::apply::record_update(
+            res.kind,
+            &res.storage_api_version(),
+            Some(cur),
+            new,
+            manager,
+            &object::now(),
+        );
+    }
+    if object::is_terminating(&new)
+        && object::finalizers(&new).is_empty()
+        && !is_graceful_pending(&new)
+        && !has_spec_finalizers(&new)
+    {
         return Ok((store::Write::Delete, reserved));
     }
     if object::same_content(&new, cur) {
@@ -682,6 +777,15 @@ pub fn prepare_update(
         return Ok((store::Write::Keep, Reserved::default()));
     }
     Ok((store::Write::Put(new), reserved))
+}
+
+/// A Namespace whose content is still being removed (`spec.finalizers` not empty).
+fn has_spec_finalizers(obj: &Value) -> bool {
+    obj["kind"] == "Namespace"
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
 }
 
 /// A pod whose graceful deletion is still counting down: the node agent deletes it.
@@ -697,6 +801,7 @@ fn part_of(t: &Target) -> Result<Part, ApiError> {
     match t.sub.as_deref() {
         None => Ok(Part::Main),
         Some("status") if t.res.status => Ok(Part::Status),
+        Some("finalize") if t.res.kind == "Namespace" => Ok(Part::Finalize),
         _ => Err(ApiError::no_route()),
     }
 }
@@ -706,10 +811,18 @@ fn storage_res(t: &Target) -> &'static Resource {
 }
 
 /// PUT: update (also of `status` and `scale`).
-pub async fn update(state: &Arc<State>, t: &Target, mut body: Value, query: &Query) -> Result<Reply, ApiError> {
+pub async fn update(
+    state: &Arc<State>,
+    t: &Target,
+    mut body: Value,
+    query: &Query,
+) -> Result<Reply, ApiError> {
     let name = require_name(t)?.to_owned();
     if t.sub.as_deref() == Some("scale") {
-        let replicas = body.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = body
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let rv = object::resource_version(&body).to_owned();
         return scale(state, t, replicas, &rv).await;
     }
@@ -727,7 +840,16 @@ pub async fn update(state: &Arc<State>, t: &Target, mut body: Value, query: &Que
             return Err(ApiError::not_found(res, &name));
         };
         let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
-        let (write, reserved) = prepare_update(st, res, part, cur, body, Some(&query2), &mut w)?;
+        let (write, reserved) = prepare_update(
+            st,
+            res,
+            part,
+            cur,
+            body,
+            Some(&query2),
+            &mut w,
+            Some(field_manager(&query2)),
+        )?;
         if dry {
             reserved.release(st);
             return Ok((store::Write::Keep, Reserved::default()));
@@ -743,7 +865,9 @@ fn finish_write(
     committed: Committed,
     warnings: Arc<std::sync::Mutex<Vec<String>>>,
 ) -> Result<Reply, ApiError> {
-    let obj = committed.object().ok_or_else(|| ApiError::internal("write lost the object"))?;
+    let obj = committed
+        .object()
+        .ok_or_else(|| ApiError::internal("write lost the object"))?;
     let warnings = std::mem::take(&mut *warnings.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Reply {
         code: 200,
@@ -772,14 +896,22 @@ impl PatchType {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Some(PatchType::Apply),
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
+                Some(PatchType::Apply)
+            }
             _ => None,
         }
     }
 }
 
 /// PATCH, in any of the four formats, on the main resource or a subresource.
-pub async fn patch(state: &Arc<State>, t: &Target, kind: PatchType, body: Value, query: &Query) -> Result<Reply, ApiError> {
+pub async fn patch(
+    state: &Arc<State>,
+    t: &Target,
+    kind: PatchType,
+    body: Value,
+    query: &Query,
+) -> Result<Reply, ApiError> {
     let name = require_name(t)?.to_owned();
     if t.sub.as_deref() == Some("scale") {
         let cur = state
@@ -788,7 +920,10 @@ pub async fn patch(state: &Arc<State>, t: &Target, kind: PatchType, body: Value,
             .ok_or_else(|| ApiError::not_found(t.res, &name))?;
         let view = scale_of(t.res, &cur);
         let patched = apply_patch(t.res.kind, kind, &view, &body)?;
-        let replicas = patched.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = patched
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let rv = object::resource_version(&patched).to_owned();
         return scale(state, t, replicas, &rv).await;
     }
@@ -817,7 +952,16 @@ pub async fn patch(state: &Arc<State>, t: &Target, kind: PatchType, body: Value,
             );
         }
         let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
-        let (write, reserved) = prepare_update(st, res, part, cur, patched, Some(&query2), &mut w)?;
+        let (write, reserved) = prepare_update(
+            st,
+            res,
+            part,
+            cur,
+            patched,
+            Some(&query2),
+            &mut w,
+            Some(field_manager(&query2)),
+        )?;
         if dry {
             reserved.release(st);
             return Ok((store::Write::Keep, Reserved::default()));
@@ -828,7 +972,12 @@ pub async fn patch(state: &Arc<State>, t: &Target, kind: PatchType, body: Value,
     finish_write(t, committed, warnings)
 }
 
-fn apply_patch(kind: &str, ty: PatchType, original: &Value, body: &Value) -> Result<Value, ApiError> {
+fn apply_patch(
+    kind: &str,
+    ty: PatchType,
+    original: &Value,
+    body: &Value,
+) -> Result<Value, ApiError> {
     let result = match ty {
         PatchType::Json => patch::json_patch(original, body),
         PatchType::Merge => Ok(patch::merge_patch(original, body)),
@@ -890,15 +1039,20 @@ async fn scale(state: &Arc<State>, t: &Target, replicas: i64, rv: &str) -> Resul
         let mut new = Value::clone(cur);
         new["spec"]["replicas"] = json!(replicas);
         let mut w = Vec::new();
-        prepare_update(st, res, Part::Main, cur, new, None, &mut w)
+        prepare_update(st, res, Part::Main, cur, new, None, &mut w, None)
     })
     .await?;
-    let obj = committed.object().ok_or_else(|| ApiError::internal("scale lost the object"))?;
+    let obj = committed
+        .object()
+        .ok_or_else(|| ApiError::internal("scale lost the object"))?;
     Ok(Reply::ok(scale_of(t.res, &obj)))
 }
 
 /// Reads DeleteOptions from the body or the query.
-fn delete_options(body: &Value, query: &Query) -> (Option<i64>, String, Option<String>, Option<String>) {
+fn delete_options(
+    body: &Value,
+    query: &Query,
+) -> (Option<i64>, String, Option<String>, Option<String>) {
     let grace = body
         .get("gracePeriodSeconds")
         .and_then(Value::as_i64)
@@ -909,7 +1063,10 @@ fn delete_options(body: &Value, query: &Query) -> (Option<i64>, String, Option<S
         .or(query.get("propagationPolicy"))
         .unwrap_or("Background")
         .to_owned();
-    let uid = body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned);
+    let uid = body
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let rv = body
         .pointer("/preconditions/resourceVersion")
         .and_then(Value::as_str)
@@ -919,10 +1076,18 @@ fn delete_options(body: &Value, query: &Query) -> (Option<i64>, String, Option<S
 
 /// Decides what a delete does to `cur`: remove it now, or mark it terminating (finalizers,
 /// graceful pod deletion).
-pub fn decide_delete(res: &Resource, cur: &Value, body: &Value, query: &Query) -> Result<store::Write, ApiError> {
+pub fn decide_delete(
+    res: &Resource,
+    cur: &Value,
+    body: &Value,
+    query: &Query,
+) -> Result<store::Write, ApiError> {
     let name = object::name(cur);
     let (grace, propagation, uid, rv) = delete_options(body, query);
-    if uid.as_deref().is_some_and(|u| u != object::meta_str(cur, "uid")) {
+    if uid
+        .as_deref()
+        .is_some_and(|u| u != object::meta_str(cur, "uid"))
+    {
         return Err(ApiError::conflict(
             res,
             name,
@@ -933,7 +1098,10 @@ pub fn decide_delete(res: &Resource, cur: &Value, body: &Value, query: &Query) -
             ),
         ));
     }
-    if rv.as_deref().is_some_and(|r| r != object::resource_version(cur)) {
+    if rv
+        .as_deref()
+        .is_some_and(|r| r != object::resource_version(cur))
+    {
         return Err(ApiError::stale(res, name));
     }
     let mut finalizers = object::finalizers(cur);
@@ -950,7 +1118,12 @@ pub fn decide_delete(res: &Resource, cur: &Value, body: &Value, query: &Query) -
         }
     }
     // A pod on a node is deleted gracefully: the node agent stops it and then removes it.
-    let pod_grace = if res.kind == "Pod" && cur.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty()) {
+    let pod_grace = if res.kind == "Pod"
+        && cur
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+    {
         let g = grace.unwrap_or_else(|| {
             cur.pointer("/spec/terminationGracePeriodSeconds")
                 .and_then(Value::as_i64)
@@ -964,7 +1137,8 @@ pub fn decide_delete(res: &Resource, cur: &Value, body: &Value, query: &Query) -
         // Deleting again may shorten a pod's grace period, nothing else.
         if let (Some(g), Some(old)) = (
             pod_grace,
-            cur.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64),
+            cur.pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64),
         ) {
             if g < old {
                 let mut new = cur.clone();
@@ -977,16 +1151,26 @@ pub fn decide_delete(res: &Resource, cur: &Value, body: &Value, query: &Query) -
         }
         return Ok(store::Write::Keep);
     }
-    if finalizers.is_empty() && pod_grace.is_none() {
+    if finalizers.is_empty() && pod_grace.is_none() && !has_spec_finalizers(cur) {
         return Ok(store::Write::Delete);
     }
     let mut new = cur.clone();
     let meta = meta_mut(&mut new);
     let deadline = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(pod_grace.unwrap_or(0));
-    meta.insert("deletionTimestamp".into(), json!(object::timestamp(deadline)));
-    meta.insert("deletionGracePeriodSeconds".into(), json!(pod_grace.unwrap_or(0)));
+    meta.insert(
+        "deletionTimestamp".into(),
+        json!(object::timestamp(deadline)),
+    );
+    meta.insert(
+        "deletionGracePeriodSeconds".into(),
+        json!(pod_grace.unwrap_or(0)),
+    );
     meta.insert("finalizers".into(), json!(finalizers));
-    if meta.get("finalizers").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+    if meta
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
         meta.remove("finalizers");
     }
     if res.kind == "Namespace" {
@@ -996,7 +1180,12 @@ pub fn decide_delete(res: &Resource, cur: &Value, body: &Value, query: &Query) -
 }
 
 /// DELETE of one object.
-pub async fn delete(state: &Arc<State>, t: &Target, body: Value, query: &Query) -> Result<Reply, ApiError> {
+pub async fn delete(
+    state: &Arc<State>,
+    t: &Target,
+    body: Value,
+    query: &Query,
+) -> Result<Reply, ApiError> {
     let name = require_name(t)?.to_owned();
     if t.sub.is_some() {
         return Err(ApiError::method_not_allowed("delete", t.res));
@@ -1010,15 +1199,25 @@ pub async fn delete(state: &Arc<State>, t: &Target, body: Value, query: &Query) 
             return Err(ApiError::not_found(served, &name));
         };
         let write = decide_delete(res, cur, &body, &q)?;
-        Ok((if dry { store::Write::Keep } else { write }, Reserved::default()))
+        Ok((
+            if dry { store::Write::Keep } else { write },
+            Reserved::default(),
+        ))
     })
     .await?;
-    let obj = committed.object().ok_or_else(|| ApiError::internal("delete lost the object"))?;
+    let obj = committed
+        .object()
+        .ok_or_else(|| ApiError::internal("delete lost the object"))?;
     Ok(Reply::ok(convert::from_storage(t.res, &obj)))
 }
 
 /// DELETE of a collection.
-pub async fn delete_collection(state: &Arc<State>, t: &Target, body: Value, query: &Query) -> Result<Reply, ApiError> {
+pub async fn delete_collection(
+    state: &Arc<State>,
+    t: &Target,
+    body: Value,
+    query: &Query,
+) -> Result<Reply, ApiError> {
     let filter = Filter::from_query(t.res, query)?;
     let snapshot = state.store.list(&t.res.prefix(t.namespace.as_deref()));
     let mut items = Vec::new();

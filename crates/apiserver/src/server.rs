@@ -44,7 +44,9 @@ pub struct State {
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("State")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +73,11 @@ fn full(code: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
 }
 
 fn json_response(code: u16, body: &Value) -> Response<Body> {
-    full(code, "application/json", serde_json::to_vec(body).unwrap_or_default())
+    full(
+        code,
+        "application/json",
+        serde_json::to_vec(body).unwrap_or_default(),
+    )
 }
 
 fn error_response(err: &ApiError) -> Response<Body> {
@@ -158,7 +164,11 @@ enum Route {
 }
 
 fn route(path: &str) -> Route {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Route::Version,
         ["healthz"] | ["livez"] | ["readyz"] => return Route::Health,
@@ -200,7 +210,10 @@ fn route(path: &str) -> Route {
 }
 
 fn header_str<'a>(req: &'a http::request::Parts, name: header::HeaderName) -> &'a str {
-    req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    req.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
@@ -209,17 +222,28 @@ fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
         return Ok(Value::Null);
     }
     match media {
-        "" | "application/json" | "application/json-patch+json" | "application/merge-patch+json"
-        | "application/strategic-merge-patch+json" | "*/*" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}"))),
+        ""
+        | "application/json"
+        | "application/json-patch+json"
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        }),
         "application/yaml" | "application/apply-patch+yaml" => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| ApiError::bad_request("the YAML body is not valid UTF-8"))?;
-            serde_saphyr::from_str::<Value>(text)
-                .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as YAML: {e}")))
+            serde_saphyr::from_str::<Value>(text).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the body of the request could not be decoded as YAML: {e}"
+                ))
+            })
         }
-        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(body)
-            .map_err(|e| ApiError::bad_request(format!("the protobuf body could not be decoded: {e}"))),
+        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the protobuf body could not be decoded: {e}"))
+        }),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -258,8 +282,15 @@ async fn serve(state: &Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Route::Api | Route::Apis => {
             let core = route == Route::Api;
             match discovery::negotiate(&accept) {
-                Some(ct) => Ok(full(200, ct, serde_json::to_vec(&discovery::aggregated(core, ct)).unwrap_or_default())),
-                None if core => Ok(json_response(200, &discovery::api_versions(&state.addr.to_string()))),
+                Some(ct) => Ok(full(
+                    200,
+                    ct,
+                    serde_json::to_vec(&discovery::aggregated(core, ct)).unwrap_or_default(),
+                )),
+                None if core => Ok(json_response(
+                    200,
+                    &discovery::api_versions(&state.addr.to_string()),
+                )),
                 None => Ok(json_response(200, &discovery::api_group_list())),
             }
         }
@@ -274,7 +305,15 @@ async fn serve(state: &Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .map(|d| json_response(200, &d))
             .ok_or_else(ApiError::no_route),
         Route::NotFound => Err(ApiError::no_route()),
-        Route::Resource { group, version, plural, namespace, name, sub, watch: watch_path } => {
+        Route::Resource {
+            group,
+            version,
+            plural,
+            namespace,
+            name,
+            sub,
+            watch: watch_path,
+        } => {
             let res = resource::find(&group, &version, &plural).ok_or_else(ApiError::no_route)?;
             if !res.namespaced && namespace.is_some() {
                 return Err(ApiError::no_route());
@@ -282,10 +321,25 @@ async fn serve(state: &Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             if res.namespaced && name.is_some() && namespace.is_none() {
                 return Err(ApiError::no_route());
             }
-            let t = Target { res, namespace, name, sub };
+            let t = Target {
+                res,
+                namespace,
+                name,
+                sub,
+            };
             let ct = header_str(&parts, header::CONTENT_TYPE).to_owned();
             let body = read_body(body).await?;
-            resource_request(state, parts.method, t, query, &accept, &ct, body, watch_path).await
+            resource_request(
+                state,
+                parts.method,
+                t,
+                query,
+                &accept,
+                &ct,
+                body,
+                watch_path,
+            )
+            .await
         }
     }
 }
@@ -297,8 +351,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large()),
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::too_large())
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
     }
 }
 
@@ -318,9 +379,13 @@ async fn resource_request(
     let reply = match method {
         Method::GET if t.name.is_none() && (watch_path || query.flag("watch")) => {
             let rx = watch::start(state, &t, &query, rendering)?;
-            let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+            let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+                .map(|b| Ok::<_, Infallible>(Frame::data(b)));
             let mut resp = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-            resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             if let Some(d) = deprecation {
                 if let Ok(v) = format!("299 - {d:?}").parse() {
                     resp.headers_mut().append(header::WARNING, v);
@@ -345,7 +410,11 @@ async fn resource_request(
             rest::patch(state, &t, kind, obj, &query).await?
         }
         Method::DELETE => {
-            let opts = if body.is_empty() { Value::Null } else { decode_body("application/json", &body)? };
+            let opts = if body.is_empty() {
+                Value::Null
+            } else {
+                decode_body("application/json", &body)?
+            };
             if t.name.is_some() {
                 rest::delete(state, &t, opts, &query).await?
             } else {
@@ -395,7 +464,8 @@ pub async fn accept_loop(
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(state, req).await) }
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(io, service);
             if let Err(err) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%err, %peer, "connection ended with an error");
@@ -416,21 +486,47 @@ mod tests {
         assert_eq!(r("/version"), Route::Version);
         assert_eq!(r("/apis/apps"), Route::ApiGroup("apps".into()));
         match r("/api/v1/namespaces/default/services/web/status") {
-            Route::Resource { plural, namespace, name, sub, .. } => {
-                assert_eq!((plural.as_str(), namespace.as_deref(), name.as_deref(), sub.as_deref()),
-                    ("services", Some("default"), Some("web"), Some("status")));
+            Route::Resource {
+                plural,
+                namespace,
+                name,
+                sub,
+                ..
+            } => {
+                assert_eq!(
+                    (
+                        plural.as_str(),
+                        namespace.as_deref(),
+                        name.as_deref(),
+                        sub.as_deref()
+                    ),
+                    ("services", Some("default"), Some("web"), Some("status"))
+                );
             }
             other => panic!("{other:?}"),
         }
         match r("/api/v1/namespaces/kube-system") {
-            Route::Resource { plural, namespace, name, .. } => {
-                assert_eq!((plural.as_str(), namespace, name.as_deref()), ("namespaces", None, Some("kube-system")));
+            Route::Resource {
+                plural,
+                namespace,
+                name,
+                ..
+            } => {
+                assert_eq!(
+                    (plural.as_str(), namespace, name.as_deref()),
+                    ("namespaces", None, Some("kube-system"))
+                );
             }
             other => panic!("{other:?}"),
         }
         match r("/api/v1/namespaces/x/status") {
-            Route::Resource { plural, name, sub, .. } => {
-                assert_eq!((plural.as_str(), name.as_deref(), sub.as_deref()), ("namespaces", Some("x"), Some("status")));
+            Route::Resource {
+                plural, name, sub, ..
+            } => {
+                assert_eq!(
+                    (plural.as_str(), name.as_deref(), sub.as_deref()),
+                    ("namespaces", Some("x"), Some("status"))
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -442,7 +538,9 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        let q = parse_query(Some("fieldSelector=metadata.name%3Dweb&labelSelector=kubernetes.io%2Fservice-name%3Dx&limit=500"));
+        let q = parse_query(Some(
+            "fieldSelector=metadata.name%3Dweb&labelSelector=kubernetes.io%2Fservice-name%3Dx&limit=500",
+        ));
         assert_eq!(q.get("fieldSelector"), Some("metadata.name=web"));
         assert_eq!(q.get("labelSelector"), Some("kubernetes.io/service-name=x"));
         assert_eq!(percent_decode("a%2"), "a%2");

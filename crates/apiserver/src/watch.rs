@@ -47,8 +47,8 @@ impl Encoder {
                 t
             }
         };
-        let mut buf = serde_json::to_vec(&json!({"type": kind, "object": object}))
-            .unwrap_or_default();
+        let mut buf =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         buf.push(b'\n');
         Bytes::from(buf)
     }
@@ -63,16 +63,16 @@ impl Encoder {
             "apiVersion": self.res.api_version(),
             "metadata": meta,
         });
-        let mut buf = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object}))
-            .unwrap_or_default();
+        let mut buf =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
         buf.push(b'\n');
         Bytes::from(buf)
     }
 }
 
 fn error_line(err: &ApiError) -> Bytes {
-    let mut buf = serde_json::to_vec(&json!({"type": "ERROR", "object": err.status()}))
-        .unwrap_or_default();
+    let mut buf =
+        serde_json::to_vec(&json!({"type": "ERROR", "object": err.status()})).unwrap_or_default();
     buf.push(b'\n');
     Bytes::from(buf)
 }

@@ -2,8 +2,10 @@
 //! against knet's own server or a real cluster alike.
 //!
 //! Today: [`loadbalancer`], which gives `type: LoadBalancer` Services an address from a pool,
-//! as MetalLB's controller does. Start reading at [`run`].
+//! as MetalLB's controller does, and [`garbage_collector`], which deletes objects whose owners
+//! are gone and empties terminating namespaces. Start reading at [`run`].
 
+pub mod garbage_collector;
 pub mod loadbalancer;
 
 use std::future::Future;
@@ -25,10 +27,15 @@ pub enum Error {
 }
 
 /// Runs every controller until `shutdown` resolves.
-pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+pub async fn run(
+    config: Config,
+    client: kube::Client,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
     let pool = loadbalancer::Pool::parse(&config.lb_pools).map_err(Error::Pool)?;
     tokio::select! {
-        _ = loadbalancer::run(client, pool) => {}
+        _ = loadbalancer::run(client.clone(), pool) => {}
+        _ = garbage_collector::run(client) => {}
         _ = shutdown => {}
     }
     Ok(())

@@ -36,8 +36,14 @@ impl Pool {
                 }
                 ranges.push((u32::from(a), u32::from(b)));
             } else if let Some((net, len)) = p.split_once('/') {
-                let net: Ipv4Addr = net.parse().map_err(|_| format!("{p}: bad address (IPv4 only)"))?;
-                let len: u32 = len.parse().ok().filter(|l| *l <= 32).ok_or(format!("{p}: bad prefix"))?;
+                let net: Ipv4Addr = net
+                    .parse()
+                    .map_err(|_| format!("{p}: bad address (IPv4 only)"))?;
+                let len: u32 = len
+                    .parse()
+                    .ok()
+                    .filter(|l| *l <= 32)
+                    .ok_or(format!("{p}: bad prefix"))?;
                 let size = 1u64 << (32 - len);
                 let base = u32::from(net) & if len == 0 { 0 } else { u32::MAX << (32 - len) };
                 let last = (u64::from(base) + size - 1) as u32;
@@ -47,11 +53,16 @@ impl Pool {
                     ranges.push((base, last));
                 }
             } else {
-                let ip: Ipv4Addr = p.parse().map_err(|_| format!("{p}: want a CIDR or a-b range"))?;
+                let ip: Ipv4Addr = p
+                    .parse()
+                    .map_err(|_| format!("{p}: want a CIDR or a-b range"))?;
                 ranges.push((u32::from(ip), u32::from(ip)));
             }
         }
-        Ok(Pool { ranges, ..Pool::default() })
+        Ok(Pool {
+            ranges,
+            ..Pool::default()
+        })
     }
 
     fn contains(&self, ip: u32) -> bool {
@@ -175,7 +186,10 @@ pub async fn run(client: kube::Client, mut pool: Pool) {
             watcher::Event::InitApply(svc) => initial.push(svc),
             watcher::Event::InitDone => {
                 // Adopt what is already assigned before handing out anything new.
-                let mut fresh = Pool { ranges: pool.ranges.clone(), ..Pool::default() };
+                let mut fresh = Pool {
+                    ranges: pool.ranges.clone(),
+                    ..Pool::default()
+                };
                 for svc in initial.iter().filter(|s| is_lb(s)) {
                     for ip in current(svc) {
                         if let Ok(ip) = ip.parse() {
@@ -229,17 +243,42 @@ mod tests {
 
     #[test]
     fn pools_hand_out_lowest_free_and_honour_requests() {
-        let mut pool = Pool::parse(&["127.240.0.0/30".into(), "10.0.0.5-10.0.0.6".into()]).expect("pools");
-        assert_eq!(pool.assign("d/a", None), Some(Ipv4Addr::new(127, 240, 0, 1)));
-        assert_eq!(pool.assign("d/a", None), Some(Ipv4Addr::new(127, 240, 0, 1)), "stable");
-        assert_eq!(pool.assign("d/b", None), Some(Ipv4Addr::new(127, 240, 0, 2)));
-        assert_eq!(pool.assign("d/c", Some(Ipv4Addr::new(10, 0, 0, 6))), Some(Ipv4Addr::new(10, 0, 0, 6)));
-        assert_eq!(pool.assign("d/d", Some(Ipv4Addr::new(10, 0, 0, 6))), None, "taken");
-        assert_eq!(pool.assign("d/e", Some(Ipv4Addr::new(1, 2, 3, 4))), None, "outside the pools");
+        let mut pool =
+            Pool::parse(&["127.240.0.0/30".into(), "10.0.0.5-10.0.0.6".into()]).expect("pools");
+        assert_eq!(
+            pool.assign("d/a", None),
+            Some(Ipv4Addr::new(127, 240, 0, 1))
+        );
+        assert_eq!(
+            pool.assign("d/a", None),
+            Some(Ipv4Addr::new(127, 240, 0, 1)),
+            "stable"
+        );
+        assert_eq!(
+            pool.assign("d/b", None),
+            Some(Ipv4Addr::new(127, 240, 0, 2))
+        );
+        assert_eq!(
+            pool.assign("d/c", Some(Ipv4Addr::new(10, 0, 0, 6))),
+            Some(Ipv4Addr::new(10, 0, 0, 6))
+        );
+        assert_eq!(
+            pool.assign("d/d", Some(Ipv4Addr::new(10, 0, 0, 6))),
+            None,
+            "taken"
+        );
+        assert_eq!(
+            pool.assign("d/e", Some(Ipv4Addr::new(1, 2, 3, 4))),
+            None,
+            "outside the pools"
+        );
         assert_eq!(pool.assign("d/f", None), Some(Ipv4Addr::new(10, 0, 0, 5)));
         assert_eq!(pool.assign("d/g", None), None, "exhausted");
         pool.release("d/a");
-        assert_eq!(pool.assign("d/g", None), Some(Ipv4Addr::new(127, 240, 0, 1)));
+        assert_eq!(
+            pool.assign("d/g", None),
+            Some(Ipv4Addr::new(127, 240, 0, 1))
+        );
         assert!(Pool::parse(&["nonsense".into()]).is_err());
     }
 }

@@ -62,7 +62,12 @@ impl Knet {
     pub fn up(extra: &[&str]) -> anyhow::Result<Knet> {
         let dir = tempfile::tempdir()?;
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let mut k = Knet { child: None, dir, api: String::new(), args };
+        let mut k = Knet {
+            child: None,
+            dir,
+            api: String::new(),
+            args,
+        };
         k.start()?;
         Ok(k)
     }
@@ -73,8 +78,7 @@ impl Knet {
         if !self.args.iter().any(|a| a == "--api-addr") {
             cmd.args(["--api-addr", "127.0.0.1:0"]);
         }
-        cmd
-            .args(["--network", "loopback"])
+        cmd.args(["--network", "loopback"])
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -84,7 +88,9 @@ impl Knet {
                     .append(true)
                     .open(self.dir.path().join("knet.stderr"))?,
             ));
-        let mut child = cmd.spawn().with_context(|| format!("starting {}", knet_bin().display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", knet_bin().display()))?;
         let stdout = child.stdout.take().context("stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -105,7 +111,8 @@ impl Knet {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 let _ = child.kill();
-                let log = std::fs::read_to_string(self.dir.path().join("knet.stderr")).unwrap_or_default();
+                let log = std::fs::read_to_string(self.dir.path().join("knet.stderr"))
+                    .unwrap_or_default();
                 bail!("knet did not become ready; stderr:\n{log}");
             }
         };
@@ -157,25 +164,42 @@ impl Knet {
     pub fn kubectl_fails(&self, args: &[&str]) -> anyhow::Result<String> {
         let out = self.kubectl_output(args)?;
         if out.status.success() {
-            bail!("kubectl {} unexpectedly succeeded:\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+            bail!(
+                "kubectl {} unexpectedly succeeded:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     /// The bearer token.
     pub fn token(&self) -> anyhow::Result<String> {
-        Ok(std::fs::read_to_string(self.dir.path().join("pki/token"))?.trim().to_owned())
+        Ok(std::fs::read_to_string(self.dir.path().join("pki/token"))?
+            .trim()
+            .to_owned())
     }
 
     /// `curl` against the API: returns (HTTP status, body).
-    pub fn curl(&self, method: &str, path: &str, content_type: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    pub fn curl(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> anyhow::Result<(u16, String)> {
         require("curl")?;
         let out = Command::new("curl")
             .args(["-sS", "--cacert"])
             .arg(self.dir.path().join("pki/ca.crt"))
             .args(["-X", method, "-H"])
             .arg(format!("Authorization: Bearer {}", self.token()?))
-            .args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", body])
+            .args([
+                "-H",
+                &format!("Content-Type: {content_type}"),
+                "--data-binary",
+                body,
+            ])
             .args(["-w", "\n%{http_code}"])
             .arg(format!("https://{}{path}", self.api))
             .output()?;
@@ -193,8 +217,13 @@ impl Knet {
 
     /// Stops the process with SIGTERM and waits; returns its exit status code.
     pub fn stop(&mut self) -> anyhow::Result<Option<i32>> {
-        let Some(mut child) = self.child.take() else { return Ok(None) };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return Ok(None);
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait()? {
@@ -238,11 +267,16 @@ impl Drop for Knet {
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Polls `f` until it returns `Ok(Some)` or `timeout` passes.
-pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
+pub fn eventually<T>(
+    timeout: Duration,
+    mut f: impl FnMut() -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     loop {
         let last = f();

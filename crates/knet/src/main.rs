@@ -10,7 +10,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "knet", version, about = "Kubernetes Service and Ingress networking in one binary")]
+#[command(
+    name = "knet",
+    version,
+    about = "Kubernetes Service and Ingress networking in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -121,7 +125,9 @@ fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
         return PathBuf::from(x).join("knet");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/knet")
 }
 
@@ -140,7 +146,10 @@ fn has_net_admin() -> bool {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KNET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn shutdown_signal() {
@@ -169,12 +178,23 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         other => other,
     };
     let netns = network == NetworkMode::Netns;
-    let service_cidr = args
-        .service_cidr
-        .clone()
-        .unwrap_or_else(|| if netns { "10.96.0.0/12" } else { "127.96.0.0/16" }.to_owned());
+    let service_cidr = args.service_cidr.clone().unwrap_or_else(|| {
+        if netns {
+            "10.96.0.0/12"
+        } else {
+            "127.96.0.0/16"
+        }
+        .to_owned()
+    });
     let lb_pool = if args.lb_pool.is_empty() {
-        vec![if netns { "10.240.0.0/24" } else { "127.240.0.0/24" }.to_owned()]
+        vec![
+            if netns {
+                "10.240.0.0/24"
+            } else {
+                "127.240.0.0/24"
+            }
+            .to_owned(),
+        ]
     } else {
         args.lb_pool.clone()
     };
@@ -227,7 +247,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     for line in manifest::apply_all(client, &args.files).await? {
         eprintln!("{line}");
     }
-    println!("knet: ready api={api_addr} kubeconfig={}", kubeconfig.display());
+    println!(
+        "knet: ready api={api_addr} kubeconfig={}",
+        kubeconfig.display()
+    );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
 
@@ -262,7 +285,10 @@ async fn apiserver_only(args: ApiserverArgs) -> anyhow::Result<()> {
         addr,
     )
     .await?;
-    println!("knet: ready api={addr} kubeconfig={}", server.kubeconfig_path().display());
+    println!(
+        "knet: ready api={addr} kubeconfig={}",
+        server.kubeconfig_path().display()
+    );
     server.serve(listener, shutdown_signal()).await?;
     Ok(())
 }
@@ -273,14 +299,24 @@ async fn controllers_only(args: ControllersArgs) -> anyhow::Result<()> {
         None => kube::Client::try_default().await?,
     };
     println!("knet: ready controllers");
-    controllers::run(controllers::Config { lb_pools: args.lb_pool }, client, shutdown_signal()).await?;
+    controllers::run(
+        controllers::Config {
+            lb_pools: args.lb_pool,
+        },
+        client,
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(err) => {
             eprintln!("knet: starting the runtime: {err}");

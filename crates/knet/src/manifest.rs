@@ -28,9 +28,11 @@ pub fn files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Splits a file into its documents, as JSON values; empty documents are skipped.
 pub fn documents(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if path.extension().and_then(|e| e.to_str()) == Some("json") {
-        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         return Ok(vec![v]);
     }
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
@@ -43,7 +45,10 @@ pub async fn apply_all(client: kube::Client, paths: &[PathBuf]) -> anyhow::Resul
     if paths.is_empty() {
         return Ok(Vec::new());
     }
-    let discovery = Discovery::new(client.clone()).run().await.context("API discovery")?;
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .context("API discovery")?;
     let mut lines = Vec::new();
     for path in paths {
         for file in files(path)? {
@@ -58,25 +63,48 @@ pub async fn apply_all(client: kube::Client, paths: &[PathBuf]) -> anyhow::Resul
     Ok(lines)
 }
 
-async fn apply_one(client: &kube::Client, discovery: &Discovery, doc: serde_json::Value) -> anyhow::Result<String> {
+async fn apply_one(
+    client: &kube::Client,
+    discovery: &Discovery,
+    doc: serde_json::Value,
+) -> anyhow::Result<String> {
     let obj: DynamicObject = serde_json::from_value(doc).context("not a Kubernetes object")?;
     let Some(types) = obj.types.clone() else {
         bail!("object has no apiVersion/kind");
     };
     let gvk = GroupVersionKind::try_from(&types).context("bad apiVersion")?;
     let Some((ar, caps)) = discovery.resolve_gvk(&gvk) else {
-        bail!("no matches for kind {:?} in version {:?}", gvk.kind, types.api_version);
+        bail!(
+            "no matches for kind {:?} in version {:?}",
+            gvk.kind,
+            types.api_version
+        );
     };
-    let name = obj.metadata.name.clone().context("object has no metadata.name")?;
+    let name = obj
+        .metadata
+        .name
+        .clone()
+        .context("object has no metadata.name")?;
     let api: Api<DynamicObject> = match caps.scope {
         Scope::Namespaced => {
-            let ns = obj.metadata.namespace.clone().unwrap_or_else(|| "default".to_owned());
+            let ns = obj
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned());
             Api::namespaced_with(client.clone(), &ns, &ar)
         }
         Scope::Cluster => Api::all_with(client.clone(), &ar),
     };
     let params = PatchParams::apply("knet").force();
     api.patch(&name, &params, &Patch::Apply(&obj)).await?;
-    let group = if ar.group.is_empty() { String::new() } else { format!(".{}", ar.group) };
-    Ok(format!("{}{group}/{name} serverside-applied", ar.kind.to_lowercase()))
+    let group = if ar.group.is_empty() {
+        String::new()
+    } else {
+        format!(".{}", ar.group)
+    };
+    Ok(format!(
+        "{}{group}/{name} serverside-applied",
+        ar.kind.to_lowercase()
+    ))
 }

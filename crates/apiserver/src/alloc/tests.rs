@@ -13,7 +13,9 @@ fn ip_bands_follow_kep_3070() {
     }
     // A /28 has 16 addresses: no split, 14 usable.
     let small = IpAllocator::new("127.96.0.0/28").expect("cidr");
-    let got: Vec<_> = (0..14).map(|_| small.allocate_next().expect("free")).collect();
+    let got: Vec<_> = (0..14)
+        .map(|_| small.allocate_next().expect("free"))
+        .collect();
     assert!(got.iter().all(|ip| *ip != Ipv4Addr::new(127, 96, 0, 0)));
     assert!(got.iter().all(|ip| *ip != Ipv4Addr::new(127, 96, 0, 15)));
     assert_eq!(small.allocate_next(), Err(AllocError::Full));
@@ -28,8 +30,14 @@ fn specific_ips_are_checked() {
         ips.allocate(Ipv4Addr::new(127, 96, 0, 10)),
         Err(AllocError::Allocated("IP"))
     );
-    assert_eq!(ips.allocate(Ipv4Addr::new(127, 97, 0, 1)), Err(AllocError::NotInRange));
-    assert_eq!(ips.allocate(Ipv4Addr::new(127, 96, 0, 0)), Err(AllocError::NotInRange));
+    assert_eq!(
+        ips.allocate(Ipv4Addr::new(127, 97, 0, 1)),
+        Err(AllocError::NotInRange)
+    );
+    assert_eq!(
+        ips.allocate(Ipv4Addr::new(127, 96, 0, 0)),
+        Err(AllocError::NotInRange)
+    );
     assert_eq!(
         ips.allocate(Ipv4Addr::new(127, 96, 255, 255)),
         Err(AllocError::NotInRange)

@@ -58,7 +58,10 @@ fn node_port_errors_have_kube_apiserver_texts() -> anyhow::Result<()> {
     // Nothing was stored for the refused objects.
     for name in ["np-bad", "np-b"] {
         let err = k.kubectl_fails(&["get", "svc", name])?;
-        assert!(err.contains(&format!("services \"{name}\" not found")), "{err}");
+        assert!(
+            err.contains(&format!("services \"{name}\" not found")),
+            "{err}"
+        );
     }
     // Deleting np-a frees its port for someone else.
     k.kubectl(&["delete", "svc", "np-a"])?;
@@ -79,18 +82,42 @@ fn invalid_and_malformed_bodies_are_refused() -> anyhow::Result<()> {
     assert_eq!(code, 422, "{body}");
     let status: serde_json::Value = serde_json::from_str(&body)?;
     assert_eq!(status["reason"], "Invalid");
-    assert_eq!(status["details"]["causes"][0]["field"], "spec.ports[0].port");
-    assert!(body.contains("must be between 1 and 65535, inclusive"), "{body}");
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        "spec.ports[0].port"
+    );
+    assert!(
+        body.contains("must be between 1 and 65535, inclusive"),
+        "{body}"
+    );
 
-    let (code, body) = k.curl("POST", path, "application/json", r#"{"apiVersion":"v1","kind":"Service","#)?;
+    let (code, body) = k.curl(
+        "POST",
+        path,
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"Service","#,
+    )?;
     assert_eq!(code, 400, "{body}");
     let status: serde_json::Value = serde_json::from_str(&body)?;
-    assert_eq!((status["kind"].as_str(), status["reason"].as_str()), (Some("Status"), Some("BadRequest")));
+    assert_eq!(
+        (status["kind"].as_str(), status["reason"].as_str()),
+        (Some("Status"), Some("BadRequest"))
+    );
 
-    let (code, body) = k.curl("POST", path, "application/yaml", "kind: Service\n  bad: [indent")?;
+    let (code, body) = k.curl(
+        "POST",
+        path,
+        "application/yaml",
+        "kind: Service\n  bad: [indent",
+    )?;
     assert_eq!(code, 400, "{body}");
 
-    let (code, _) = k.curl("GET", "/api/v1/namespaces/default/services/bad", "application/json", "")?;
+    let (code, _) = k.curl(
+        "GET",
+        "/api/v1/namespaces/default/services/bad",
+        "application/json",
+        "",
+    )?;
     assert_eq!(code, 404, "nothing was stored");
 
     // Unknown fields are refused under Strict validation, as kubectl apply asks.
@@ -111,7 +138,9 @@ fn tls_secret_from_kubectl_create() -> anyhow::Result<()> {
     let k = Knet::up(&[])?;
     let d = k.dir.path();
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-nodes", "-days", "365", "-newkey", "rsa:2048", "-keyout"])
+        .args([
+            "req", "-x509", "-nodes", "-days", "365", "-newkey", "rsa:2048", "-keyout",
+        ])
         .arg(d.join("tls.key"))
         .arg("-out")
         .arg(d.join("tls.crt"))
@@ -121,16 +150,43 @@ fn tls_secret_from_kubectl_create() -> anyhow::Result<()> {
     assert!(status.success());
     let key = d.join("tls.key").display().to_string();
     let crt = d.join("tls.crt").display().to_string();
-    let out = k.kubectl(&["create", "secret", "tls", "kube-book-secret", "--key", &key, "--cert", &crt])?;
+    let out = k.kubectl(&[
+        "create",
+        "secret",
+        "tls",
+        "kube-book-secret",
+        "--key",
+        &key,
+        "--cert",
+        &crt,
+    ])?;
     assert_eq!(out.trim(), "secret/kube-book-secret created");
     let describe = k.kubectl(&["describe", "secret", "kube-book-secret"])?;
     let crt_len = std::fs::metadata(d.join("tls.crt"))?.len();
     let key_len = std::fs::metadata(d.join("tls.key"))?.len();
     assert!(describe.contains("Type:  kubernetes.io/tls"), "{describe}");
-    assert!(describe.contains(&format!("tls.crt:  {crt_len} bytes")), "{describe}");
-    assert!(describe.contains(&format!("tls.key:  {key_len} bytes")), "{describe}");
-    let err = k.kubectl_fails(&["create", "secret", "tls", "kube-book-secret", "--key", &key, "--cert", &crt])?;
-    assert!(err.contains("secrets \"kube-book-secret\" already exists"), "{err}");
+    assert!(
+        describe.contains(&format!("tls.crt:  {crt_len} bytes")),
+        "{describe}"
+    );
+    assert!(
+        describe.contains(&format!("tls.key:  {key_len} bytes")),
+        "{describe}"
+    );
+    let err = k.kubectl_fails(&[
+        "create",
+        "secret",
+        "tls",
+        "kube-book-secret",
+        "--key",
+        &key,
+        "--cert",
+        &crt,
+    ])?;
+    assert!(
+        err.contains("secrets \"kube-book-secret\" already exists"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -158,12 +214,25 @@ fn get_watch_streams_a_change_within_a_second() -> anyhow::Result<()> {
     assert!(header.starts_with("NAME"), "{header}");
     rx.recv_timeout(Duration::from_secs(5))?;
     let created = Instant::now();
-    k.kubectl(&["expose", "service", "kubernetes", "--name", "watched", "--port", "80", "--selector", "app=w"])?;
+    k.kubectl(&[
+        "expose",
+        "service",
+        "kubernetes",
+        "--name",
+        "watched",
+        "--port",
+        "80",
+        "--selector",
+        "app=w",
+    ])?;
     let (seen, line) = rx.recv_timeout(Duration::from_secs(5))?;
     let _ = watch.kill();
     assert!(line.starts_with("watched"), "{line}");
     let delay = seen.saturating_duration_since(created);
-    assert!(delay < Duration::from_secs(3), "the change took {delay:?} (kubectl itself included)");
+    assert!(
+        delay < Duration::from_secs(3),
+        "the change took {delay:?} (kubectl itself included)"
+    );
     Ok(())
 }
 
@@ -180,12 +249,30 @@ fn restart_keeps_objects_and_allocations() -> anyhow::Result<()> {
     // everything but the load-balancer row's resourceVersion.
     let strip = |s: &str| -> Vec<String> {
         s.lines()
-            .map(|l| if l.starts_with("loadbalancer-service") { l.rsplit_once(' ').map(|x| x.0).unwrap_or(l).to_owned() } else { l.to_owned() })
+            .map(|l| {
+                if l.starts_with("loadbalancer-service") {
+                    l.rsplit_once(' ').map(|x| x.0).unwrap_or(l).to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
             .collect()
     };
     assert_eq!(strip(&before), strip(&after));
     // A new Service does not get an address another one holds.
-    k.kubectl(&["expose", "service", "kubernetes", "--name", "fresh", "--port", "80", "--type", "NodePort", "--selector", "app=f"])?;
+    k.kubectl(&[
+        "expose",
+        "service",
+        "kubernetes",
+        "--name",
+        "fresh",
+        "--port",
+        "80",
+        "--type",
+        "NodePort",
+        "--selector",
+        "app=f",
+    ])?;
     let ips = k.kubectl(&["get", "svc", "-o", "jsonpath={.items[*].spec.clusterIP}"])?;
     let list: Vec<&str> = ips.split_whitespace().filter(|ip| *ip != "None").collect();
     let mut unique = list.clone();
@@ -220,27 +307,100 @@ fn server_side_apply_conflicts_and_force() -> anyhow::Result<()> {
     let d = k.dir.path();
     let two = write(d, "two.yaml", &DEPLOY.replace("REPLICAS", "2"))?;
     let three = write(d, "three.yaml", &DEPLOY.replace("REPLICAS", "3"))?;
-    k.kubectl(&["apply", "--server-side", "--field-manager", "alice", "-f", &two])?;
-    let err = k.kubectl_fails(&["apply", "--server-side", "--field-manager", "bob", "-f", &three])?;
+    k.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "alice",
+        "-f",
+        &two,
+    ])?;
+    let err = k.kubectl_fails(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "bob",
+        "-f",
+        &three,
+    ])?;
     assert!(
         err.contains("Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"),
         "{err}"
     );
-    assert_eq!(k.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])?, "2");
-    k.kubectl(&["apply", "--server-side", "--field-manager", "bob", "--force-conflicts", "-f", &three])?;
-    assert_eq!(k.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])?, "3");
-    let managers = k.kubectl(&["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"])?;
-    assert!(managers.contains("bob") && managers.contains("alice"), "{managers}");
+    assert_eq!(
+        k.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])?,
+        "2"
+    );
+    k.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "bob",
+        "--force-conflicts",
+        "-f",
+        &three,
+    ])?;
+    assert_eq!(
+        k.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])?,
+        "3"
+    );
+    let managers = k.kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ])?;
+    assert!(
+        managers.contains("bob") && managers.contains("alice"),
+        "{managers}"
+    );
     // Alice now conflicts on the field bob took.
-    let err = k.kubectl_fails(&["apply", "--server-side", "--field-manager", "alice", "-f", &two])?;
+    let err = k.kubectl_fails(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "alice",
+        "-f",
+        &two,
+    ])?;
     assert!(err.contains("conflict with \"bob\""), "{err}");
 
     // Ports and containers merge by their keys across managers.
-    let svc_a = write(d, "svc-a.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: merged}\nspec:\n  selector: {app: web}\n  ports:\n  - {name: http, port: 80}\n")?;
-    let svc_b = write(d, "svc-b.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: merged}\nspec:\n  ports:\n  - {name: https, port: 443}\n")?;
-    k.kubectl(&["apply", "--server-side", "--field-manager", "alice", "-f", &svc_a])?;
-    k.kubectl(&["apply", "--server-side", "--field-manager", "bob", "-f", &svc_b])?;
-    let ports = k.kubectl(&["get", "svc", "merged", "-o", "jsonpath={.spec.ports[*].port}"])?;
+    let svc_a = write(
+        d,
+        "svc-a.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: merged}\nspec:\n  selector: {app: web}\n  ports:\n  - {name: http, port: 80}\n",
+    )?;
+    let svc_b = write(
+        d,
+        "svc-b.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: merged}\nspec:\n  ports:\n  - {name: https, port: 443}\n",
+    )?;
+    k.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "alice",
+        "-f",
+        &svc_a,
+    ])?;
+    k.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "bob",
+        "-f",
+        &svc_b,
+    ])?;
+    let ports = k.kubectl(&[
+        "get",
+        "svc",
+        "merged",
+        "-o",
+        "jsonpath={.spec.ports[*].port}",
+    ])?;
     assert_eq!(ports, "80 443");
     Ok(())
 }

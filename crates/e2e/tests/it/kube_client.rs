@@ -57,11 +57,13 @@ async fn watcher_relists_after_a_restart_past_the_history_window() -> anyhow::Re
             let _ = tx.send(ev.map_err(|e| e.to_string()));
         }
     });
-    api.create(&PostParams::default(), &service("first")).await?;
+    api.create(&PostParams::default(), &service("first"))
+        .await?;
     seen(&mut rx, "first").await?;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..5 {
-        let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": format!("cm{i}")}}))?;
+        let cm: ConfigMap =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": format!("cm{i}")}}))?;
         cms.create(&PostParams::default(), &cm).await?;
     }
 
@@ -74,9 +76,13 @@ async fn watcher_relists_after_a_restart_past_the_history_window() -> anyhow::Re
         Ok(k)
     })
     .await??;
-    api.create(&PostParams::default(), &service("second")).await?;
+    api.create(&PostParams::default(), &service("second"))
+        .await?;
     let relisted = seen(&mut rx, "second").await?;
-    assert!(relisted, "the watcher re-listed (Init) before seeing the new object");
+    assert!(
+        relisted,
+        "the watcher re-listed (Init) before seeing the new object"
+    );
     drop(k);
     Ok(())
 }
@@ -147,7 +153,11 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
     watch_task.abort();
     let acked = acked.lock().expect("lock").clone();
     let resume_from = last_seen.lock().expect("lock").clone();
-    assert!(acked.len() >= 300 && acked.len() < 1000, "killed mid-way: {} acked", acked.len());
+    assert!(
+        acked.len() >= 300 && acked.len() < 1000,
+        "killed mid-way: {} acked",
+        acked.len()
+    );
 
     tokio::task::block_in_place(|| k.restart())?;
     let client = k.client().await?;
@@ -167,17 +177,28 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
         })
         .collect();
     for (name, rv) in &acked {
-        let (got_rv, payload) = by_name.get(name).unwrap_or_else(|| panic!("acknowledged {name} lost"));
+        let (got_rv, payload) = by_name
+            .get(name)
+            .unwrap_or_else(|| panic!("acknowledged {name} lost"));
         assert_eq!(got_rv, rv, "{name} changed resourceVersion");
-        assert_eq!(payload.as_deref().map(str::len), Some(200), "{name} half-written");
+        assert_eq!(
+            payload.as_deref().map(str::len),
+            Some(200),
+            "{name} half-written"
+        );
     }
     for (name, (_, payload)) in &by_name {
-        assert_eq!(payload.as_deref().map(str::len), Some(200), "{name} half-written");
+        assert_eq!(
+            payload.as_deref().map(str::len),
+            Some(200),
+            "{name} half-written"
+        );
     }
 
     // The pre-crash watch resumes from its last resourceVersion without a re-list: the next
     // events are exactly the ones after it, ending with a write made now.
-    let marker: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "after-restart"}}))?;
+    let marker: ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "after-restart"}}))?;
     let marker_rv: u64 = cms
         .create(&PostParams::default(), &marker)
         .await?

@@ -65,19 +65,42 @@ fn seed_applies_like_a_real_cluster() -> anyhow::Result<()> {
     // `kubectl get svc`: the tutorial's columns and cell formats.
     let table = k.kubectl(&["get", "svc"])?;
     let t = rows(&table);
-    assert_eq!(t[0], ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
+    assert_eq!(
+        t[0],
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
     let np = row(&t, "nodeport-service");
-    assert_eq!((np[1].as_str(), np[3].as_str(), np[4].as_str()), ("NodePort", "<none>", "80:30080/TCP"));
+    assert_eq!(
+        (np[1].as_str(), np[3].as_str(), np[4].as_str()),
+        ("NodePort", "<none>", "80:30080/TCP")
+    );
     assert!(np[2].starts_with("127.96."), "cluster IP {}", np[2]);
     let en = row(&t, "externalname-service");
-    assert_eq!(&en[1..5], ["ExternalName", "<none>", "google.com", "<none>"]);
+    assert_eq!(
+        &en[1..5],
+        ["ExternalName", "<none>", "google.com", "<none>"]
+    );
     let hl = row(&t, "headless-service");
     assert_eq!(&hl[1..5], ["ClusterIP", "None", "<none>", "80/TCP"]);
     let kube = row(&t, "kubernetes");
-    assert_eq!(&kube[1..5], ["ClusterIP", "127.96.0.1", "<none>", "443/TCP"]);
+    assert_eq!(
+        &kube[1..5],
+        ["ClusterIP", "127.96.0.1", "<none>", "443/TCP"]
+    );
     let lb = row(&t, "loadbalancer-service");
     assert_eq!(lb[1], "LoadBalancer");
-    assert!(lb[4].starts_with("80:3") && lb[4].ends_with("/TCP"), "{}", lb[4]);
+    assert!(
+        lb[4].starts_with("80:3") && lb[4].ends_with("/TCP"),
+        "{}",
+        lb[4]
+    );
 
     // The load-balancer controller hands out the first pool address.
     eventually(Duration::from_secs(10), || {
@@ -87,8 +110,14 @@ fn seed_applies_like_a_real_cluster() -> anyhow::Result<()> {
 
     let wide = rows(&k.kubectl(&["get", "svc", "-o", "wide"])?);
     assert_eq!(wide[0].last().map(String::as_str), Some("SELECTOR"));
-    assert_eq!(row(&wide, "clusterip-service").last().map(String::as_str), Some("app=nginx-for-svc"));
-    assert_eq!(row(&wide, "kubernetes").last().map(String::as_str), Some("<none>"));
+    assert_eq!(
+        row(&wide, "clusterip-service").last().map(String::as_str),
+        Some("app=nginx-for-svc")
+    );
+    assert_eq!(
+        row(&wide, "kubernetes").last().map(String::as_str),
+        Some("<none>")
+    );
 
     // kubectl pads the labels to the longest one, which depends on the fields present; compare
     // with the padding collapsed.
@@ -120,12 +149,22 @@ fn seed_applies_like_a_real_cluster() -> anyhow::Result<()> {
     // Scale through the scale subresource.
     let scaled = k.kubectl(&["scale", "deployment", "nginx-for-svc", "--replicas", "3"])?;
     assert_eq!(scaled.trim(), "deployment.apps/nginx-for-svc scaled");
-    let replicas = k.kubectl(&["get", "deploy", "nginx-for-svc", "-o", "jsonpath={.spec.replicas}"])?;
+    let replicas = k.kubectl(&[
+        "get",
+        "deploy",
+        "nginx-for-svc",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ])?;
     assert_eq!(replicas, "3");
 
     let deleted = k.kubectl(&["delete", "-f", &seed()])?;
     assert_eq!(deleted.matches(" deleted").count(), 8, "{deleted}");
     let left = rows(&k.kubectl(&["get", "svc"])?);
-    assert_eq!(left.len(), 2, "only the header and kubernetes remain: {left:?}");
+    assert_eq!(
+        left.len(),
+        2,
+        "only the header and kubernetes remain: {left:?}"
+    );
     Ok(())
 }
