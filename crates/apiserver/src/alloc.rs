@@ -119,7 +119,7 @@ impl IpAllocator {
     /// An allocator over `cidr`. The network and broadcast addresses are never handed out.
     pub fn new(cidr: &str) -> Result<Self, String> {
         let (net, prefix) = parse_cidr(cidr)?;
-        if prefix > 30 || prefix < 8 {
+        if !(8..=30).contains(&prefix) {
             return Err(format!(
                 "service CIDR {cidr} must have a prefix between /8 and /30"
             ));
@@ -183,14 +183,9 @@ impl IpAllocator {
     }
 
     /// Whether an address is taken.
+    #[cfg(test)]
     pub fn is_allocated(&self, ip: Ipv4Addr) -> bool {
         self.offset(ip).is_some_and(|off| self.lock().get(off))
-    }
-
-    /// How many addresses are free.
-    pub fn free(&self) -> u32 {
-        let map = self.lock();
-        map.size - map.used
     }
 }
 
@@ -266,13 +261,6 @@ impl PortAllocator {
             self.lock()
                 .set((port - i64::from(self.first)) as u32, false);
         }
-    }
-
-    /// Whether a port is taken.
-    pub fn is_allocated(&self, port: i64) -> bool {
-        port >= i64::from(self.first)
-            && port <= i64::from(self.last)
-            && self.lock().get((port - i64::from(self.first)) as u32)
     }
 }
 

@@ -108,7 +108,14 @@ pub async fn apply(
                     "resourceVersion".into(),
                     json!(object::resource_version(cur)),
                 );
-                rest::prepare_update(st, res, part, cur, merged, Some(&q), &mut w, None)?
+                {
+                    let ctx = rest::UpdateCtx {
+                        query: Some(&q),
+                        manager: None,
+                        warnings: &mut w,
+                    };
+                    rest::prepare_update(st, res, part, cur, merged, ctx)?
+                }
             }
         };
         if dry {

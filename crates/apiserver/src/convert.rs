@@ -69,15 +69,14 @@ fn deployment_to_v1(resource: &Resource, obj: &mut Value) {
             .entry("type")
             .or_insert_with(|| json!("RollingUpdate"))
             .clone();
-        if kind == "RollingUpdate" {
-            if let Some(ru) = strategy
+        if kind == "RollingUpdate"
+            && let Some(ru) = strategy
                 .entry("rollingUpdate")
                 .or_insert_with(|| json!({}))
                 .as_object_mut()
-            {
-                ru.entry("maxSurge").or_insert(surge);
-                ru.entry("maxUnavailable").or_insert(unavailable);
-            }
+        {
+            ru.entry("maxSurge").or_insert(surge);
+            ru.entry("maxUnavailable").or_insert(unavailable);
         }
     }
 }
@@ -137,11 +136,11 @@ fn for_each_path(obj: &mut Value, mut f: impl FnMut(&mut Map<String, Value>)) {
 }
 
 fn ingress_to_v1(obj: &mut Value) {
-    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-        if let Some(mut backend) = spec.remove("backend") {
-            backend_to_v1(&mut backend);
-            spec.insert("defaultBackend".into(), backend);
-        }
+    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
+        && let Some(mut backend) = spec.remove("backend")
+    {
+        backend_to_v1(&mut backend);
+        spec.insert("defaultBackend".into(), backend);
     }
     for_each_path(obj, |path| {
         if let Some(backend) = path.get_mut("backend") {
@@ -153,11 +152,11 @@ fn ingress_to_v1(obj: &mut Value) {
 }
 
 fn ingress_from_v1(obj: &mut Value) {
-    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-        if let Some(mut backend) = spec.remove("defaultBackend") {
-            backend_from_v1(&mut backend);
-            spec.insert("backend".into(), backend);
-        }
+    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
+        && let Some(mut backend) = spec.remove("defaultBackend")
+    {
+        backend_from_v1(&mut backend);
+        spec.insert("backend".into(), backend);
     }
     for_each_path(obj, |path| {
         if let Some(backend) = path.get_mut("backend") {

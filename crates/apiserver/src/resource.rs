@@ -213,17 +213,6 @@ pub fn storage(group: &str, plural: &str) -> Option<&'static Resource> {
         .find(|r| r.group == group && r.plural == plural && r.conversion == Conversion::None)
 }
 
-/// Finds the served resource for an `apiVersion` and `kind`.
-pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static Resource> {
-    let (group, version) = match api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    };
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
-}
-
 /// The groups in discovery order, each with its versions in preference order.
 pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();

@@ -168,9 +168,16 @@ impl Filter {
 
     /// Whether a stored object passes.
     pub fn matches(&self, obj: &Value) -> bool {
-        self.labels
-            .matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
-            && self.fields.matches(self.kind, obj)
+        (self.labels.is_empty()
+            || self
+                .labels
+                .matches(obj.pointer("/metadata/labels").and_then(Value::as_object)))
+            && (self.fields.is_empty() || self.fields.matches(self.kind, obj))
+    }
+
+    /// The one name the field selector pins, if any: such a list reads one key.
+    pub fn single_name(&self) -> Option<&str> {
+        self.fields.name()
     }
 }
 
@@ -182,7 +189,24 @@ pub fn list(
     rendering: Rendering,
 ) -> Result<Reply, ApiError> {
     let filter = Filter::from_query(t.res, query)?;
-    let snapshot = state.store.list(&t.res.prefix(t.namespace.as_deref()));
+    let snapshot = match (
+        filter.single_name(),
+        t.namespace.as_deref(),
+        t.res.namespaced,
+    ) {
+        // `fieldSelector=metadata.name=x` (rollout status, delete --wait) reads one key.
+        (Some(name), ns, namespaced) if ns.is_some() || !namespaced => {
+            let key = t.res.key(t.namespace.as_deref(), name);
+            let rev = state.store.revision();
+            let items = state
+                .store
+                .get(&key)
+                .map(|v| vec![(std::sync::Arc::<str>::from(key), v)])
+                .unwrap_or_default();
+            store::Snapshot { rev, items }
+        }
+        _ => state.store.list(&t.res.prefix(t.namespace.as_deref())),
+    };
     let start_after = match query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => Some(decode_continue(token)?),
         None => None,
@@ -211,11 +235,11 @@ pub fn list(
     }
     let rv = snapshot.rev.to_string();
     let mut metadata = json!({ "resourceVersion": rv });
-    if remaining > 0 {
-        if let Some(k) = last_key {
-            metadata["continue"] = json!(encode_continue(&k));
-            metadata["remainingItemCount"] = json!(remaining);
-        }
+    if remaining > 0
+        && let Some(k) = last_key
+    {
+        metadata["continue"] = json!(encode_continue(&k));
+        metadata["remainingItemCount"] = json!(remaining);
     }
     let body = match rendering {
         Rendering::Json => json!({
@@ -305,13 +329,21 @@ fn normalize(
     mode: FieldValidation,
     warnings: &mut Vec<String>,
 ) -> Result<Value, ApiError> {
-    let typed = (res.normalize)(obj).map_err(|e| {
+    let mut typed = (res.normalize)(obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{kind} in version \"{v}\" cannot be handled as a {kind}: {e}",
             kind = res.kind,
             v = res.version
         ))
     })?;
+    // ObjectMeta's lists and maps are `omitempty`: an empty one is not stored.
+    if let Some(meta) = typed.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|_, v| match v {
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        });
+    }
     if mode != FieldValidation::Ignore {
         let mut unknown = Vec::new();
         unknown_fields(obj, &typed, "", &mut unknown);
@@ -644,6 +676,16 @@ pub enum Part {
     Finalize,
 }
 
+/// The request-level inputs of [`prepare_update`].
+pub struct UpdateCtx<'a> {
+    /// The request's parameters, for `fieldValidation` (`None`: internal write, no checks).
+    pub query: Option<&'a Query>,
+    /// The field manager to record the write for (`None`: not recorded, as for apply).
+    pub manager: Option<&'a str>,
+    /// Where warnings for the client go.
+    pub warnings: &'a mut Vec<String>,
+}
+
 /// Turns a client's full new object into what gets stored on update: server-owned metadata
 /// kept, status or spec protected, generation bumped, defaults, validation and admission.
 pub fn prepare_update(
@@ -652,10 +694,13 @@ pub fn prepare_update(
     part: Part,
     cur: &Value,
     mut new: Value,
-    mode_strict: Option<&Query>,
-    warnings: &mut Vec<String>,
-    record: Option<&str>,
+    ctx: UpdateCtx<'_>,
 ) -> Result<(store::Write, Reserved), ApiError> {
+    let UpdateCtx {
+        query: mode_strict,
+        manager: record,
+        warnings,
+    } = ctx;
     let name = object::name(cur).to_owned();
     if object::name(&new) != name {
         return Err(ApiError::bad_request(format!(
@@ -840,16 +885,12 @@ pub async fn update(
             return Err(ApiError::not_found(res, &name));
         };
         let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
-        let (write, reserved) = prepare_update(
-            st,
-            res,
-            part,
-            cur,
-            body,
-            Some(&query2),
-            &mut w,
-            Some(field_manager(&query2)),
-        )?;
+        let ctx = UpdateCtx {
+            query: Some(&query2),
+            manager: Some(field_manager(&query2)),
+            warnings: &mut w,
+        };
+        let (write, reserved) = prepare_update(st, res, part, cur, body, ctx)?;
         if dry {
             reserved.release(st);
             return Ok((store::Write::Keep, Reserved::default()));
@@ -952,16 +993,12 @@ pub async fn patch(
             );
         }
         let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
-        let (write, reserved) = prepare_update(
-            st,
-            res,
-            part,
-            cur,
-            patched,
-            Some(&query2),
-            &mut w,
-            Some(field_manager(&query2)),
-        )?;
+        let ctx = UpdateCtx {
+            query: Some(&query2),
+            manager: Some(field_manager(&query2)),
+            warnings: &mut w,
+        };
+        let (write, reserved) = prepare_update(st, res, part, cur, patched, ctx)?;
         if dry {
             reserved.release(st);
             return Ok((store::Write::Keep, Reserved::default()));
@@ -1039,7 +1076,12 @@ async fn scale(state: &Arc<State>, t: &Target, replicas: i64, rv: &str) -> Resul
         let mut new = Value::clone(cur);
         new["spec"]["replicas"] = json!(replicas);
         let mut w = Vec::new();
-        prepare_update(st, res, Part::Main, cur, new, None, &mut w, None)
+        let ctx = UpdateCtx {
+            query: None,
+            manager: None,
+            warnings: &mut w,
+        };
+        prepare_update(st, res, Part::Main, cur, new, ctx)
     })
     .await?;
     let obj = committed
@@ -1139,12 +1181,11 @@ pub fn decide_delete(
             pod_grace,
             cur.pointer("/metadata/deletionGracePeriodSeconds")
                 .and_then(Value::as_i64),
-        ) {
-            if g < old {
-                let mut new = cur.clone();
-                meta_mut(&mut new).insert("deletionGracePeriodSeconds".into(), json!(g));
-                return Ok(store::Write::Put(new));
-            }
+        ) && g < old
+        {
+            let mut new = cur.clone();
+            meta_mut(&mut new).insert("deletionGracePeriodSeconds".into(), json!(g));
+            return Ok(store::Write::Put(new));
         }
         if grace == Some(0) && res.kind == "Pod" && finalizers.is_empty() {
             return Ok(store::Write::Delete);

@@ -209,7 +209,7 @@ fn route(path: &str) -> Route {
     }
 }
 
-fn header_str<'a>(req: &'a http::request::Parts, name: header::HeaderName) -> &'a str {
+fn header_str(req: &http::request::Parts, name: header::HeaderName) -> &str {
     req.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -386,10 +386,10 @@ async fn resource_request(
                 header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),
             );
-            if let Some(d) = deprecation {
-                if let Ok(v) = format!("299 - {d:?}").parse() {
-                    resp.headers_mut().append(header::WARNING, v);
-                }
+            if let Some(d) = deprecation
+                && let Ok(v) = format!("299 - {d:?}").parse()
+            {
+                resp.headers_mut().append(header::WARNING, v);
             }
             return Ok(resp);
         }

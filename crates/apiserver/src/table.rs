@@ -84,6 +84,7 @@ pub fn table(kind: &str, objects: &[&serde_json::Value], opts: &TableOptions) ->
 }
 
 /// Kubernetes' HumanDuration.
+#[cfg(test)]
 pub fn human_duration(d: std::time::Duration) -> String {
     human_nanos(i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
 }

@@ -915,14 +915,6 @@ impl Ip {
         }
     }
 
-    fn is_loopback(self) -> bool {
-        match (self.to4(), self) {
-            (Some(a), _) => a[0] == 127,
-            (None, Ip::V6(b)) => b[..15].iter().all(|&x| x == 0) && b[15] == 1,
-            _ => false,
-        }
-    }
-
     fn is_link_local_unicast(self) -> bool {
         match (self.to4(), self) {
             (Some(a), _) => a[0] == 169 && a[1] == 254,

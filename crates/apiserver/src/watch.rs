@@ -182,11 +182,10 @@ pub fn start(
                             }
                         }
                     };
-                    if let Some(line) = line {
-                        if tx.send(line).await.is_err() {
+                    if let Some(line) = line
+                        && tx.send(line).await.is_err() {
                             return;
                         }
-                    }
                 }
             }
         }

@@ -280,6 +280,11 @@ async fn execute(
         Action::RemoveFinalizer(uid, finalizer) => match target(uid) {
             Some((api, n)) => {
                 let left: Vec<&String> = n.finalizers.iter().filter(|f| f != finalizer).collect();
+                let left = if left.is_empty() {
+                    json!(null)
+                } else {
+                    json!(left)
+                };
                 let patch = json!({"metadata": {"finalizers": left}});
                 api.patch(&n.name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
@@ -297,6 +302,12 @@ async fn execute(
                         .into_iter()
                         .filter(|r| &r.uid != owner)
                         .collect();
+                    // An empty list is sent as null, which removes the field as omitempty would.
+                    let refs = if refs.is_empty() {
+                        json!(null)
+                    } else {
+                        json!(refs)
+                    };
                     let patch = json!({"metadata": {"ownerReferences": refs}});
                     api.patch(&n.name, &PatchParams::default(), &Patch::Merge(&patch))
                         .await

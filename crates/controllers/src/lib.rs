@@ -5,6 +5,7 @@
 //! as MetalLB's controller does, and [`garbage_collector`], which deletes objects whose owners
 //! are gone and empties terminating namespaces. Start reading at [`run`].
 
+pub mod events;
 pub mod garbage_collector;
 pub mod loadbalancer;
 

@@ -9,10 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
+
+use crate::events::{self, EventType};
+
+/// The `source.component` of the events this controller writes.
+const COMPONENT: &str = "knet-loadbalancer";
 
 /// The address pools and which addresses are in use, by Service (`namespace/name`).
 #[derive(Debug, Default)]
@@ -20,6 +25,8 @@ pub struct Pool {
     ranges: Vec<(u32, u32)>,
     used: BTreeMap<u32, String>,
     by_service: BTreeMap<String, u32>,
+    /// Services already told (by an event) that no address is left, so they are told once.
+    pending: BTreeSet<String>,
 }
 
 impl Pool {
@@ -170,8 +177,9 @@ pub async fn run(client: kube::Client, mut pool: Pool) {
     let stream = watcher::watcher(api, watcher::Config::default());
     let mut stream = std::pin::pin!(stream);
     let mut initial: Vec<Service> = Vec::new();
+    // Services left without an address, retried when one comes free.
+    let mut waiting: BTreeMap<String, Service> = BTreeMap::new();
     let mut synced = false;
-    let mut known: BTreeSet<String> = BTreeSet::new();
     while let Some(event) = stream.next().await {
         let event = match event {
             Ok(e) => e,
@@ -198,22 +206,41 @@ pub async fn run(client: kube::Client, mut pool: Pool) {
                     }
                 }
                 pool = fresh;
-                known = initial.iter().map(key).collect();
                 for svc in std::mem::take(&mut initial) {
                     reconcile(&client, &mut pool, &svc).await;
+                    remember(&mut waiting, &pool, svc);
                 }
                 synced = true;
             }
             watcher::Event::Apply(svc) if synced => {
-                known.insert(key(&svc));
                 reconcile(&client, &mut pool, &svc).await;
+                remember(&mut waiting, &pool, svc);
             }
             watcher::Event::Delete(svc) => {
-                known.remove(&key(&svc));
-                pool.release(&key(&svc));
+                let k = key(&svc);
+                waiting.remove(&k);
+                pool.pending.remove(&k);
+                if pool.by_service.contains_key(&k) {
+                    pool.release(&k);
+                    // An address came free: give it to whoever has been waiting longest
+                    // (in name order, as a stable stand-in).
+                    for svc in waiting.values().cloned().collect::<Vec<_>>() {
+                        reconcile(&client, &mut pool, &svc).await;
+                        remember(&mut waiting, &pool, svc);
+                    }
+                }
             }
             watcher::Event::Apply(_) => {}
         }
+    }
+}
+
+fn remember(waiting: &mut BTreeMap<String, Service>, pool: &Pool, svc: Service) {
+    let k = key(&svc);
+    if pool.pending.contains(&k) {
+        waiting.insert(k, svc);
+    } else {
+        waiting.remove(&k);
     }
 }
 
@@ -229,11 +256,50 @@ async fn reconcile(client: &kube::Client, pool: &mut Pool, svc: &Service) {
     }
     let ip = pool.assign(&k, wanted(svc));
     let want: Vec<String> = ip.iter().map(|ip| ip.to_string()).collect();
-    if want != have {
-        if ip.is_none() {
-            tracing::warn!(service = %k, "no load-balancer address available; the Service stays pending");
+    let newly_pending = ip.is_none() && pool.pending.insert(k.clone());
+    if ip.is_some() {
+        pool.pending.remove(&k);
+    }
+    if want != have || newly_pending {
+        let regarding = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Service".into()),
+            name: svc.metadata.name.clone(),
+            namespace: svc.metadata.namespace.clone(),
+            uid: svc.metadata.uid.clone(),
+            resource_version: svc.metadata.resource_version.clone(),
+            ..ObjectReference::default()
+        };
+        match ip {
+            Some(ip) => {
+                let msg = format!("Assigned IP [\"{ip}\"]");
+                events::record(
+                    client,
+                    regarding,
+                    EventType::Normal,
+                    "IPAllocated",
+                    &msg,
+                    COMPONENT,
+                )
+                .await;
+            }
+            None => {
+                tracing::warn!(service = %k, "no load-balancer address available; the Service stays pending");
+                let msg = format!("Failed to allocate IP for \"{k}\": no available IPs");
+                events::record(
+                    client,
+                    regarding,
+                    EventType::Warning,
+                    "AllocationFailed",
+                    &msg,
+                    COMPONENT,
+                )
+                .await;
+            }
         }
-        write_status(client, svc, ip).await;
+        if want != have {
+            write_status(client, svc, ip).await;
+        }
     }
 }
 

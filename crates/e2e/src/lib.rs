@@ -262,6 +262,11 @@ impl Knet {
 impl Drop for Knet {
     fn drop(&mut self) {
         self.kill9();
+        if std::env::var_os("KNET_E2E_KEEP").is_some() {
+            // Keep the data directory (logs, store) for a post-mortem.
+            let dir = std::mem::replace(&mut self.dir, tempfile::TempDir::new().expect("tempdir"));
+            eprintln!("kept {}", dir.keep().display());
+        }
     }
 }
 

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the whole stack on this machine.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run only the API server.
     Apiserver(ApiserverArgs),
     /// Run only the controllers, against the API server in a kubeconfig.
@@ -325,7 +325,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => up(args).await,
+            Command::Up(args) => up(*args).await,
             Command::Apiserver(args) => apiserver_only(args).await,
             Command::Controllers(args) => controllers_only(args).await,
         }

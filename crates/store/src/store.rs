@@ -363,7 +363,7 @@ impl Store {
         state: &State,
         prefix: &str,
         after: Revision,
-    ) -> Result<(VecDeque<Arc<Event>>, broadcast::Receiver<Arc<Event>>), Error> {
+    ) -> Result<(VecDeque<Arc<Event>>, Subscription), Error> {
         if after < state.compacted {
             return Err(Error::Expired {
                 requested: after,
@@ -380,6 +380,9 @@ impl Store {
         Ok((backlog, self.shared.events.subscribe()))
     }
 }
+
+/// The live half of a watch.
+type Subscription = broadcast::Receiver<Arc<Event>>;
 
 fn range<'a>(
     objects: &'a BTreeMap<Arc<str>, Arc<Value>>,

@@ -105,10 +105,10 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
         if let Ok(stream) = watch_api.watch(&WatchParams::default(), &start_rv).await {
             let mut stream = std::pin::pin!(stream);
             while let Some(Ok(ev)) = stream.next().await {
-                if let WatchEvent::Added(cm) | WatchEvent::Modified(cm) = ev {
-                    if let Some(rv) = cm.metadata.resource_version {
-                        *ls.lock().expect("lock") = rv;
-                    }
+                if let WatchEvent::Added(cm) | WatchEvent::Modified(cm) = ev
+                    && let Some(rv) = cm.metadata.resource_version
+                {
+                    *ls.lock().expect("lock") = rv;
                 }
             }
         }

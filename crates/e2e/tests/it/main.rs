@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `knet` binary, the real `kubectl`, `curl` and kube-rs.
 
 mod apiserver;
+mod controllers;
 mod kube_client;
 mod seed;

@@ -108,6 +108,12 @@ fn seed_applies_like_a_real_cluster() -> anyhow::Result<()> {
         Ok((row(&t, "loadbalancer-service")[3] == "127.240.0.1").then_some(()))
     })?;
 
+    let events = k.kubectl(&["describe", "svc", "loadbalancer-service"])?;
+    assert!(
+        events.contains("IPAllocated") && events.contains("Assigned IP [\"127.240.0.1\"]"),
+        "{events}"
+    );
+
     let wide = rows(&k.kubectl(&["get", "svc", "-o", "wide"])?);
     assert_eq!(wide[0].last().map(String::as_str), Some("SELECTOR"));
     assert_eq!(

@@ -1,0 +1,136 @@
+//! The controllers that run inside `knet up`: load-balancer addresses, garbage collection and
+//! namespace cleanup, observed through kubectl.
+
+use std::time::Duration;
+
+use e2e::{Knet, eventually};
+
+fn write(k: &Knet, name: &str, text: &str) -> anyhow::Result<String> {
+    let p = k.dir.path().join(name);
+    std::fs::write(&p, text)?;
+    Ok(p.display().to_string())
+}
+
+fn lb(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n  selector: {{app: x}}\n  ports:\n  - port: 80\n"
+    )
+}
+
+#[test]
+fn an_exhausted_pool_leaves_the_service_pending() -> anyhow::Result<()> {
+    let k = Knet::up(&["--lb-pool", "127.240.9.7/32"])?;
+    let a = write(&k, "a.yaml", &lb("lb-a"))?;
+    k.kubectl(&["apply", "-f", &a])?;
+    eventually(Duration::from_secs(10), || {
+        let ip = k.kubectl(&[
+            "get",
+            "svc",
+            "lb-a",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ])?;
+        Ok((ip == "127.240.9.7").then_some(()))
+    })?;
+    let b = write(&k, "b.yaml", &lb("lb-b"))?;
+    k.kubectl(&["apply", "-f", &b])?;
+    eventually(Duration::from_secs(10), || {
+        let d = k.kubectl(&["describe", "svc", "lb-b"])?;
+        Ok(d.contains("AllocationFailed").then_some(()))
+    })?;
+    let row = k.kubectl(&["get", "svc", "lb-b", "--no-headers"])?;
+    assert!(row.contains("<pending>"), "{row}");
+    // Freeing the address hands it to the pending Service.
+    k.kubectl(&["delete", "svc", "lb-a"])?;
+    eventually(Duration::from_secs(10), || {
+        let ip = k.kubectl(&[
+            "get",
+            "svc",
+            "lb-b",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ])?;
+        Ok((ip == "127.240.9.7").then_some(()))
+    })?;
+    Ok(())
+}
+
+const OWNED: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: child
+  ownerReferences:
+  - apiVersion: v1
+    kind: ConfigMap
+    name: parent
+    uid: UID
+    blockOwnerDeletion: true
+";
+
+#[test]
+fn owner_references_are_collected_in_background_and_foreground() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    for (policy, cascade) in [("background", "background"), ("foreground", "foreground")] {
+        k.kubectl(&["create", "configmap", "parent"])?;
+        let uid = k.kubectl(&["get", "cm", "parent", "-o", "jsonpath={.metadata.uid}"])?;
+        let child = write(&k, "child.yaml", &OWNED.replace("UID", &uid))?;
+        k.kubectl(&["apply", "-f", &child])?;
+        k.kubectl(&[
+            "delete",
+            "cm",
+            "parent",
+            &format!("--cascade={cascade}"),
+            "--wait=true",
+            "--timeout=20s",
+        ])?;
+        eventually(Duration::from_secs(10), || {
+            let out = k.kubectl_output(&["get", "cm", "child"])?;
+            Ok((!out.status.success()).then_some(()))
+        })
+        .map_err(|e| e.context(format!("{policy}: the dependent was not collected")))?;
+    }
+    // Orphan keeps the dependent and drops its reference.
+    k.kubectl(&["create", "configmap", "parent"])?;
+    let uid = k.kubectl(&["get", "cm", "parent", "-o", "jsonpath={.metadata.uid}"])?;
+    let child = write(&k, "child.yaml", &OWNED.replace("UID", &uid))?;
+    k.kubectl(&["apply", "-f", &child])?;
+    k.kubectl(&[
+        "delete",
+        "cm",
+        "parent",
+        "--cascade=orphan",
+        "--timeout=20s",
+    ])?;
+    eventually(Duration::from_secs(10), || {
+        let refs = k.kubectl(&[
+            "get",
+            "cm",
+            "child",
+            "-o",
+            "jsonpath={.metadata.ownerReferences}",
+        ])?;
+        Ok(refs.is_empty().then_some(()))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn deleting_a_namespace_deletes_its_content() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    k.kubectl(&["create", "namespace", "team"])?;
+    k.kubectl(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "team",
+        "--from-literal=a=b",
+    ])?;
+    let out = k.kubectl(&["delete", "namespace", "team", "--timeout=30s"])?;
+    assert_eq!(out.trim(), "namespace \"team\" deleted");
+    let err = k.kubectl_fails(&["get", "namespace", "team"])?;
+    assert!(err.contains("namespaces \"team\" not found"), "{err}");
+    let left = k.kubectl_output(&["get", "cm", "-n", "team", "-o", "name"])?;
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+    Ok(())
+}
