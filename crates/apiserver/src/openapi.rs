@@ -1,12 +1,16 @@
 //! The OpenAPI v3 documents kubectl reads before `apply`: a root listing every served
 //! group-version, and per group-version a document whose PATCH operations accept the
-//! `fieldValidation` parameter (so kubectl leaves validation to the server). Each kind has an
-//! entry in `components.schemas` carrying its group-version-kind.
+//! `fieldValidation` parameter (so kubectl leaves validation to the server), with
+//! `components.schemas` generated from k8s-openapi's schemars support (so `kubectl explain`
+//! works). Documents are built once per group-version and cached.
 //!
 //! The PATCH operations deliberately do not advertise `application/strategic-merge-patch+json`
 //! in a request body: kubectl would then try to compute patches from these schemas, which lack
 //! the patch-strategy extensions, and fall back noisily. Without it, kubectl uses its compiled-in
 //! types, which are exact.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value, json};
 
@@ -44,13 +48,22 @@ fn item_path(r: &Resource) -> String {
     }
 }
 
-fn schema_name(r: &Resource) -> String {
-    let group = if r.group.is_empty() { "core" } else { r.group };
-    format!("io.k8s.api.{group}.{}.{}", r.version, r.kind)
+/// `/openapi/v3/{api/v1 | apis/<group>/<version>}`, built on first use.
+pub fn group_version(path: &str) -> Option<Arc<Value>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<Value>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(doc) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        return doc.clone();
+    }
+    let doc = build(path).map(Arc::new);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(path.to_owned(), doc.clone());
+    doc
 }
 
-/// `/openapi/v3/{api/v1 | apis/<group>/<version>}`.
-pub fn group_version(path: &str) -> Option<Value> {
+fn build(path: &str) -> Option<Value> {
     let (group, version) = match path.split('/').collect::<Vec<_>>()[..] {
         ["api", v] => ("", v),
         ["apis", g, v] => (g, v),
@@ -64,7 +77,8 @@ pub fn group_version(path: &str) -> Option<Value> {
         return None;
     }
     let mut paths = Map::new();
-    let mut schemas = Map::new();
+    let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let mut kinds = Vec::new();
     for r in served {
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
         let params = json!([
@@ -73,7 +87,10 @@ pub fn group_version(path: &str) -> Option<Value> {
             {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
             {"name": "force", "in": "query", "schema": {"type": "boolean"}},
         ]);
-        let schema_ref = json!({"$ref": format!("#/components/schemas/{}", schema_name(r))});
+        // Legacy versions are served from the current types, so they share their schema.
+        let name = (r.schema)(&mut generator);
+        kinds.push((name.clone(), gvk.clone()));
+        let schema_ref = json!({"$ref": format!("#/components/schemas/{name}")});
         paths.insert(
             item_path(r),
             json!({
@@ -84,11 +101,15 @@ pub fn group_version(path: &str) -> Option<Value> {
                 "delete": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "delete"},
             }),
         );
-        schemas.insert(
-            schema_name(r),
-            json!({"type": "object",
-            "x-kubernetes-group-version-kind": [gvk]}),
-        );
+    }
+    let mut schemas = generator.take_definitions(true);
+    for (name, gvk) in kinds {
+        if let Some(Value::Object(schema)) = schemas.get_mut(&name) {
+            // Legacy versions share the current type's schema; the first GVK wins.
+            schema
+                .entry("x-kubernetes-group-version-kind")
+                .or_insert_with(|| json!([gvk]));
+        }
     }
     Some(json!({
         "openapi": "3.0.0",

@@ -51,6 +51,14 @@ pub struct Resource {
     pub normalize: fn(&Value) -> Result<Value, String>,
     /// The `Warning` header text for deprecated versions.
     pub deprecation: Option<&'static str>,
+    /// Adds the storage type's JSON schema (and everything it refers to) to a generator and
+    /// returns its name.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> String,
+}
+
+fn schema<T: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) -> String {
+    generator.subschema_for::<T>();
+    T::schema_name().into_owned()
 }
 
 fn normalize<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, String> {
@@ -134,6 +142,7 @@ macro_rules! resources {
                 storage_version: resources!(@or $version $(, $sv)?),
                 normalize: normalize::<$ty>,
                 deprecation: resources!(@dep $($dep)?),
+                schema: schema::<$ty>,
             },)*
         ];
     };

@@ -302,7 +302,7 @@ async fn serve(state: &Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .ok_or_else(ApiError::no_route),
         Route::OpenApiRoot => Ok(json_response(200, &openapi::root())),
         Route::OpenApiGroupVersion(p) => openapi::group_version(&p)
-            .map(|d| json_response(200, &d))
+            .map(|d| json_response(200, d.as_ref()))
             .ok_or_else(ApiError::no_route),
         Route::NotFound => Err(ApiError::no_route()),
         Route::Resource {

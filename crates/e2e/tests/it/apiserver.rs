@@ -404,3 +404,13 @@ fn server_side_apply_conflicts_and_force() -> anyhow::Result<()> {
     assert_eq!(ports, "80 443");
     Ok(())
 }
+
+#[test]
+fn openapi_serves_real_schemas_for_explain() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let out = k.kubectl(&["explain", "deployment.spec.strategy.rollingUpdate.maxSurge"])?;
+    assert!(out.contains("FIELD: maxSurge <IntOrString>"), "{out}");
+    let out = k.kubectl(&["explain", "svc.spec.sessionAffinity"])?;
+    assert!(out.contains("ClientIP"), "{out}");
+    Ok(())
+}
