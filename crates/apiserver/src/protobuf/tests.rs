@@ -170,9 +170,18 @@ fn decodes_supported_kinds() {
         ),
         st(14, "example.com/a"),
         st(14, "example.com/b"),
-        // Skipped fields: creationTimestamp, ownerReferences, managedFields.
         ld(8, &vi(1, 1_700_000_000)),
-        ld(13, &cat(&[st(1, "v1"), st(2, "Pod")])),
+        ld(
+            13,
+            &cat(&[
+                st(5, "v1"),
+                st(1, "Pod"),
+                st(3, "owner"),
+                st(4, "uid-1"),
+                vi(6, 1),
+            ]),
+        ),
+        // managedFields is server-owned and skipped.
         ld(17, &st(1, "kubectl")),
     ]);
     let full_meta_json = json!({
@@ -188,6 +197,10 @@ fn decodes_supported_kinds() {
             "kubectl.kubernetes.io/last-applied-configuration": "{}\n",
         },
         "finalizers": ["example.com/a", "example.com/b"],
+        "creationTimestamp": "2023-11-14T22:13:20Z",
+        "ownerReferences": [
+            {"apiVersion": "v1", "kind": "Pod", "name": "owner", "uid": "uid-1", "controller": true},
+        ],
     });
 
     run(vec![
@@ -379,10 +392,10 @@ fn rejects_bad_envelopes() {
         },
         Case {
             name: "unsupported kind",
-            body: envelope("apps/v1", "Deployment", &[]),
+            body: envelope("storage.k8s.io/v1", "StorageClass", &[]),
             want: Err(ProtobufError::UnsupportedKind {
-                api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
+                api_version: "storage.k8s.io/v1".into(),
+                kind: "StorageClass".into(),
             }),
         },
         Case {
@@ -702,13 +715,859 @@ fn error_messages_read_well() {
         ),
         (
             ProtobufError::UnsupportedKind {
-                api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
+                api_version: "storage.k8s.io/v1".into(),
+                kind: "StorageClass".into(),
             },
-            r#"decoding "Deployment" in apiVersion "apps/v1" from protobuf is not supported"#,
+            r#"decoding "StorageClass" in apiVersion "storage.k8s.io/v1" from protobuf is not supported"#,
         ),
     ];
     for (err, want) in cases {
         assert_eq!(err.to_string(), want);
     }
+}
+
+/// Encodes an embedded message field from its encoded parts.
+fn msg(field: u64, parts: &[Vec<u8>]) -> Vec<u8> {
+    ld(field, &cat(parts))
+}
+
+/// Encodes a varint field holding a signed value, sign-extended as protobuf does for int32/int64.
+fn neg(field: u64, value: i64) -> Vec<u8> {
+    vi(field, u64::from_ne_bytes(value.to_ne_bytes()))
+}
+
+/// The ObjectMeta that kubectl writes for a new object: the name, every other string present but
+/// empty, generation 0, an empty creationTimestamp, then the labels.
+fn kubectl_meta(name: &str, labels: &[(&str, &str)]) -> Vec<u8> {
+    let mut parts = vec![
+        st(1, name),
+        st(2, ""),
+        st(3, ""),
+        st(4, ""),
+        st(5, ""),
+        st(6, ""),
+        vi(7, 0),
+        ld(8, &[]),
+    ];
+    parts.extend(labels.iter().map(|(k, v)| entry(11, k, v.as_bytes())));
+    cat(&parts)
+}
+
+/// An IntOrString holding a number, with the unused string present as Go writes it.
+fn ios_int(value: i64) -> Vec<u8> {
+    cat(&[vi(1, 0), neg(2, value), st(3, "")])
+}
+
+/// An IntOrString holding a string, with the unused number present as Go writes it.
+fn ios_str(value: &str) -> Vec<u8> {
+    cat(&[vi(1, 1), vi(2, 0), st(3, value)])
+}
+
+/// A `map<string, Quantity>` entry.
+fn qty_entry(field: u64, key: &str, value: &str) -> Vec<u8> {
+    msg(field, &[st(1, key), msg(2, &[st(1, value)])])
+}
+
+/// The container kubectl builds from `--image=nginx`: name and image set, every other value
+/// field present with its zero value, and an empty resources message.
+fn kubectl_container(extra: &[Vec<u8>]) -> Vec<u8> {
+    let parts = vec![
+        st(1, "nginx"),
+        st(2, "nginx"),
+        st(5, ""),
+        msg(8, extra),
+        st(13, ""),
+        st(14, ""),
+        vi(16, 0),
+        vi(17, 0),
+        vi(18, 0),
+        st(20, ""),
+    ];
+    cat(&parts)
+}
+
+/// The PodSpec kubectl builds around one container, with its zero-valued fields on the wire.
+fn kubectl_pod_spec(container: &[u8], restart_policy: &str) -> Vec<u8> {
+    cat(&[
+        ld(2, container),
+        st(3, restart_policy),
+        st(6, ""),
+        st(8, ""),
+        st(9, ""),
+        st(10, ""),
+        vi(11, 0),
+        vi(12, 0),
+        vi(13, 0),
+        st(16, ""),
+        st(17, ""),
+        st(19, ""),
+        st(24, ""),
+    ])
+}
+
+#[test]
+fn kubectl_create_namespace_exact_bytes() {
+    let observed: &[u8] = &[
+        0x6b, 0x38, 0x73, 0x00, // "k8s\0"
+        0x0a, 0x0f, // TypeMeta
+        0x0a, 0x02, b'v', b'1', // apiVersion
+        0x12, 0x09, b'N', b'a', b'm', b'e', b's', b'p', b'a', b'c', b'e', // kind
+        0x12, 0x1c, // raw: v1.Namespace
+        0x0a, 0x14, // metadata
+        0x0a, 0x04, b't', b'e', b'a', b'm', // name
+        0x12, 0x00, 0x1a, 0x00, 0x22, 0x00, 0x2a, 0x00, 0x32, 0x00, // empty strings
+        0x38, 0x00, // generation 0
+        0x42, 0x00, // creationTimestamp: the zero Time
+        0x12, 0x00, // spec: NamespaceSpec{}
+        0x1a, 0x02, 0x0a, 0x00, // status: NamespaceStatus{phase: ""}
+        0x1a, 0x00, 0x22, 0x00, // contentEncoding and contentType
+    ];
+    let raw = cat(&[
+        ld(1, &kubectl_meta("team", &[])),
+        ld(2, &[]),
+        msg(3, &[st(1, "")]),
+    ]);
+    assert_eq!(envelope("v1", "Namespace", &raw), observed);
+    assert_eq!(
+        decode(observed),
+        Ok(json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "team"},
+            "spec": {},
+            "status": {},
+        }))
+    );
+}
+
+/// The Deployment of `kubectl create deployment web --image=nginx --replicas=N`.
+fn kubectl_deployment(replicas: u64) -> Vec<u8> {
+    let template = cat(&[
+        ld(1, &kubectl_meta("", &[("app", "web")])),
+        ld(2, &kubectl_pod_spec(&kubectl_container(&[]), "")),
+    ]);
+    let spec = cat(&[
+        vi(1, replicas),
+        msg(2, &[entry(1, "app", b"web")]),
+        ld(3, &template),
+        msg(4, &[st(1, "")]),
+        vi(5, 0),
+        vi(7, 0),
+    ]);
+    let status = cat(&[vi(1, 0), vi(2, 0), vi(3, 0), vi(4, 0), vi(5, 0), vi(7, 0)]);
+    envelope(
+        "apps/v1",
+        "Deployment",
+        &cat(&[
+            ld(1, &kubectl_meta("web", &[("app", "web")])),
+            ld(2, &spec),
+            ld(3, &status),
+        ]),
+    )
+}
+
+#[test]
+fn kubectl_create_deployment() {
+    let want = |replicas: u64| {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}]},
+                },
+                "strategy": {},
+            },
+            "status": {},
+        })
+    };
+    assert_eq!(decode(&kubectl_deployment(2)), Ok(want(2)));
+    // replicas is a pointer in Go, so an explicit zero is meaningful and must survive.
+    assert_eq!(decode(&kubectl_deployment(0)), Ok(want(0)));
+}
+
+#[test]
+fn kubectl_create_service_nodeport() {
+    let port = cat(&[
+        st(1, "80-8080"),
+        st(2, "TCP"),
+        vi(3, 80),
+        ld(4, &ios_int(8080)),
+        vi(5, 0),
+    ]);
+    let spec = cat(&[
+        ld(1, &port),
+        entry(2, "app", b"web"),
+        st(3, ""),
+        st(4, "NodePort"),
+        st(7, ""),
+        st(8, ""),
+        st(10, ""),
+        st(11, ""),
+        vi(12, 0),
+        vi(13, 0),
+    ]);
+    let raw = cat(&[
+        ld(1, &kubectl_meta("web", &[("app", "web")])),
+        ld(2, &spec),
+        msg(3, &[ld(1, &[])]),
+    ]);
+    assert_eq!(
+        decode(&envelope("v1", "Service", &raw)),
+        Ok(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                // nodePort 0 is a plain omitempty int in Go, so it is left out.
+                "ports": [{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}],
+                "selector": {"app": "web"},
+                "type": "NodePort",
+            },
+            "status": {"loadBalancer": {}},
+        }))
+    );
+}
+
+#[test]
+fn int_or_string_takes_either_form() {
+    let spec = cat(&[ld(1, &ios_str("50%")), msg(2, &[entry(1, "app", b"web")])]);
+    let status = cat(&[vi(1, 0), vi(3, 0), vi(4, 0), vi(5, 0), vi(6, 0)]);
+    let raw = cat(&[
+        ld(1, &kubectl_meta("pdb", &[])),
+        ld(2, &spec),
+        ld(3, &status),
+    ]);
+    assert_eq!(
+        decode(&envelope("policy/v1", "PodDisruptionBudget", &raw)),
+        Ok(json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "pdb"},
+            "spec": {"minAvailable": "50%", "selector": {"matchLabels": {"app": "web"}}},
+            // These counters have no omitempty in Go, so their zeros stay.
+            "status": {
+                "disruptionsAllowed": 0,
+                "currentHealthy": 0,
+                "desiredHealthy": 0,
+                "expectedPods": 0,
+            },
+        }))
+    );
+
+    let strategy = msg(
+        4,
+        &[
+            st(1, "RollingUpdate"),
+            msg(2, &[ld(1, &ios_int(0)), ld(2, &ios_str("25%"))]),
+        ],
+    );
+    let raw = cat(&[ld(1, &st(1, "d")), ld(2, &strategy)]);
+    assert_eq!(
+        decode(&envelope("apps/v1", "Deployment", &raw)),
+        Ok(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {"strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+            }},
+        }))
+    );
+}
+
+#[test]
+fn times_render_as_rfc3339() {
+    let raw = cat(&[
+        ld(1, &cat(&[st(1, "ev"), msg(8, &[vi(1, 1_704_164_645)])])),
+        msg(2, &[st(1, "Pod"), st(3, "web")]),
+        msg(6, &[vi(1, 1_704_164_645), vi(2, 999_999_999)]),
+        ld(7, &[]),
+        msg(10, &[vi(1, 1_709_251_199), vi(2, 123_456_789)]),
+        st(14, ""),
+        st(15, ""),
+    ]);
+    assert_eq!(
+        decode(&envelope("v1", "Event", &raw)),
+        Ok(json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "ev", "creationTimestamp": "2024-01-02T03:04:05Z"},
+            "involvedObject": {"kind": "Pod", "name": "web"},
+            // Time keeps whole seconds, so the nanoseconds are dropped rather than rounded.
+            "firstTimestamp": "2024-01-02T03:04:05Z",
+            "eventTime": "2024-02-29T23:59:59.123456Z",
+            "reportingComponent": "",
+            "reportingInstance": "",
+        }))
+    );
+
+    assert_eq!(format_time(0, 1, false), "1970-01-01T00:00:00Z");
+    assert_eq!(format_time(-1, 0, false), "1969-12-31T23:59:59Z");
+    assert_eq!(
+        format_time(951_868_800, 0, true),
+        "2000-03-01T00:00:00.000000Z"
+    );
+    assert_eq!(
+        format_time(-62_135_596_800, 0, false),
+        "0001-01-01T00:00:00Z"
+    );
+    assert_eq!(
+        format_time(253_402_300_799, 0, false),
+        "9999-12-31T23:59:59Z"
+    );
+}
+
+#[test]
+fn quantities_in_resources() {
+    let container = kubectl_container(&[
+        qty_entry(1, "cpu", "500m"),
+        qty_entry(1, "memory", "128Mi"),
+        qty_entry(2, "cpu", "250m"),
+        // A map entry without a value is the zero Quantity.
+        msg(2, &[st(1, "ephemeral-storage")]),
+    ]);
+    let raw = cat(&[
+        ld(1, &kubectl_meta("web", &[("run", "web")])),
+        ld(2, &kubectl_pod_spec(&container, "Always")),
+        msg(3, &[st(1, "")]),
+    ]);
+    assert_eq!(
+        decode(&envelope("v1", "Pod", &raw)),
+        Ok(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web", "labels": {"run": "web"}},
+            "spec": {
+                "containers": [{
+                    "name": "nginx",
+                    "image": "nginx",
+                    "resources": {
+                        "limits": {"cpu": "500m", "memory": "128Mi"},
+                        "requests": {"cpu": "250m", "ephemeral-storage": "0"},
+                    },
+                }],
+                "restartPolicy": "Always",
+            },
+            "status": {},
+        }))
+    );
+}
+
+#[test]
+fn pod_spec_inlines_embedded_structs() {
+    let container = cat(&[
+        st(1, "app"),
+        st(2, "busybox"),
+        st(3, "sh"),
+        st(3, "-c"),
+        msg(
+            6,
+            &[
+                st(1, "http"),
+                vi(2, 0),
+                vi(3, 8080),
+                st(4, "TCP"),
+                st(5, ""),
+            ],
+        ),
+        msg(
+            19,
+            &[
+                st(1, "CFG_"),
+                msg(2, &[msg(1, &[st(1, "settings")]), vi(2, 1)]),
+            ],
+        ),
+        msg(
+            7,
+            &[
+                st(1, "TOKEN"),
+                st(2, ""),
+                msg(
+                    3,
+                    &[msg(
+                        4,
+                        &[msg(1, &[st(1, "creds")]), st(2, "token"), vi(3, 0)],
+                    )],
+                ),
+            ],
+        ),
+        msg(9, &[st(1, "data"), vi(2, 0), st(3, "/data"), st(4, "")]),
+        msg(
+            11,
+            &[
+                msg(1, &[msg(2, &[st(1, "/healthz"), ld(2, &ios_str("http"))])]),
+                vi(2, 0),
+                vi(3, 1),
+                vi(4, 10),
+                vi(5, 1),
+                vi(6, 3),
+            ],
+        ),
+        msg(15, &[vi(5, 0), vi(7, 0), msg(1, &[st(2, "ALL")])]),
+    ]);
+    let spec = cat(&[
+        msg(
+            1,
+            &[
+                st(1, "config"),
+                msg(2, &[msg(19, &[msg(1, &[st(1, "settings")]), vi(3, 420)])]),
+            ],
+        ),
+        msg(1, &[st(1, "data"), msg(2, &[msg(2, &[st(1, "")])])]),
+        ld(2, &container),
+        vi(4, 0),
+        msg(22, &[st(2, "Exists"), st(4, "NoExecute"), vi(5, 300)]),
+        neg(25, -5),
+        msg(14, &[neg(2, 1000), vi(4, 1), vi(4, 2)]),
+    ]);
+    let raw = cat(&[ld(1, &st(1, "p")), ld(2, &spec)]);
+    assert_eq!(
+        decode(&envelope("v1", "Pod", &raw)),
+        Ok(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {
+                "volumes": [
+                    {"name": "config", "configMap": {"name": "settings", "defaultMode": 420}},
+                    {"name": "data", "emptyDir": {}},
+                ],
+                "containers": [{
+                    "name": "app",
+                    "image": "busybox",
+                    "command": ["sh", "-c"],
+                    "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                    "envFrom": [{"prefix": "CFG_", "configMapRef": {"name": "settings", "optional": true}}],
+                    "env": [{
+                        "name": "TOKEN",
+                        "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token", "optional": false}},
+                    }],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    "readinessProbe": {
+                        "httpGet": {"path": "/healthz", "port": "http"},
+                        "timeoutSeconds": 1,
+                        "periodSeconds": 10,
+                        "successThreshold": 1,
+                        "failureThreshold": 3,
+                    },
+                    "securityContext": {
+                        "runAsNonRoot": false,
+                        "allowPrivilegeEscalation": false,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }],
+                "terminationGracePeriodSeconds": 0,
+                "tolerations": [{"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+                "priority": -5,
+                "securityContext": {"runAsUser": 1000, "supplementalGroups": [1, 2]},
+            },
+        }))
+    );
+}
+
+#[test]
+fn packed_repeated_numbers_are_accepted() {
+    let packed = cat(&[varint(7), varint(u64::MAX), varint(300)]);
+    let raw = cat(&[
+        ld(1, &st(1, "p")),
+        msg(2, &[msg(14, &[vi(4, 5), ld(4, &packed), ld(4, &[])])]),
+    ]);
+    assert_eq!(
+        decode(&envelope("v1", "Pod", &raw)),
+        Ok(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"securityContext": {"supplementalGroups": [5, 7, -1, 300]}},
+        }))
+    );
+    let cut = cat(&[ld(1, &st(1, "p")), msg(2, &[msg(14, &[ld(4, &[0x80])])])]);
+    assert_eq!(
+        decode(&envelope("v1", "Pod", &cut)),
+        Err(ProtobufError::Truncated {
+            message: "v1.PodSecurityContext",
+            offset: 0,
+            what: "packed varint",
+        })
+    );
+}
+
+#[test]
+fn rbac_kinds() {
+    let rule = |verbs: &[&str], resources: &[&str]| {
+        let mut parts: Vec<Vec<u8>> = verbs.iter().map(|v| st(1, v)).collect();
+        parts.push(st(2, ""));
+        parts.extend(resources.iter().map(|r| st(3, r)));
+        msg(2, &parts)
+    };
+    let role = cat(&[
+        ld(1, &kubectl_meta("reader", &[])),
+        rule(&["get", "list"], &["pods"]),
+        rule(&["watch"], &["pods", "services"]),
+    ]);
+    assert_eq!(
+        decode(&envelope("rbac.authorization.k8s.io/v1", "Role", &role)),
+        Ok(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "reader"},
+            "rules": [
+                {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]},
+                {"verbs": ["watch"], "apiGroups": [""], "resources": ["pods", "services"]},
+            ],
+        }))
+    );
+
+    let binding = cat(&[
+        ld(1, &kubectl_meta("read", &[])),
+        msg(
+            2,
+            &[
+                st(1, "User"),
+                st(2, "rbac.authorization.k8s.io"),
+                st(3, "alice"),
+                st(4, ""),
+            ],
+        ),
+        msg(
+            2,
+            &[
+                st(1, "ServiceAccount"),
+                st(2, ""),
+                st(3, "bot"),
+                st(4, "ci"),
+            ],
+        ),
+        msg(
+            3,
+            &[
+                st(1, "rbac.authorization.k8s.io"),
+                st(2, "Role"),
+                st(3, "reader"),
+            ],
+        ),
+    ]);
+    assert_eq!(
+        decode(&envelope(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            &binding
+        )),
+        Ok(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "read"},
+            "subjects": [
+                {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
+                {"kind": "ServiceAccount", "name": "bot", "namespace": "ci"},
+            ],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+        }))
+    );
+}
+
+#[test]
+fn priority_class_keeps_a_zero_value() {
+    let raw = cat(&[
+        ld(1, &kubectl_meta("low", &[])),
+        vi(2, 0),
+        vi(3, 0),
+        st(4, ""),
+        st(5, "PreemptLowerPriority"),
+    ]);
+    assert_eq!(
+        decode(&envelope("scheduling.k8s.io/v1", "PriorityClass", &raw)),
+        Ok(json!({
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "low"},
+            "value": 0,
+            "preemptionPolicy": "PreemptLowerPriority",
+        }))
+    );
+}
+
+#[test]
+fn cronjob_and_ingress() {
+    let pod = kubectl_pod_spec(&kubectl_container(&[]), "OnFailure");
+    let job_spec = cat(&[msg(6, &[ld(1, &kubectl_meta("", &[])), ld(2, &pod)])]);
+    let spec = cat(&[
+        st(1, "*/5 * * * *"),
+        st(3, ""),
+        msg(5, &[ld(1, &kubectl_meta("nightly", &[])), ld(2, &job_spec)]),
+    ]);
+    let raw = cat(&[
+        ld(1, &kubectl_meta("nightly", &[])),
+        ld(2, &spec),
+        ld(3, &[]),
+    ]);
+    assert_eq!(
+        decode(&envelope("batch/v1", "CronJob", &raw)),
+        Ok(json!({
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "nightly"},
+            "spec": {
+                "schedule": "*/5 * * * *",
+                "jobTemplate": {
+                    "metadata": {"name": "nightly"},
+                    "spec": {"template": {
+                        "metadata": {},
+                        "spec": {
+                            "containers": [{"name": "nginx", "image": "nginx", "resources": {}}],
+                            "restartPolicy": "OnFailure",
+                        },
+                    }},
+                },
+            },
+            "status": {},
+        }))
+    );
+
+    let backend = msg(
+        2,
+        &[msg(4, &[st(1, "web"), msg(2, &[st(1, ""), vi(2, 80)])])],
+    );
+    let path = msg(1, &[st(1, "/"), st(3, "Prefix"), backend]);
+    let rule = msg(3, &[st(1, "example.com"), msg(2, &[msg(1, &[path])])]);
+    let tls = msg(2, &[st(1, "example.com"), st(2, "tls")]);
+    let spec = cat(&[st(4, "nginx"), tls, rule]);
+    let raw = cat(&[
+        ld(1, &kubectl_meta("web", &[])),
+        ld(2, &spec),
+        msg(3, &[ld(1, &[])]),
+    ]);
+    assert_eq!(
+        decode(&envelope("networking.k8s.io/v1", "Ingress", &raw)),
+        Ok(json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "web"},
+            "spec": {
+                "ingressClassName": "nginx",
+                "tls": [{"hosts": ["example.com"], "secretName": "tls"}],
+                "rules": [{
+                    "host": "example.com",
+                    "http": {"paths": [{
+                        "path": "/",
+                        "pathType": "Prefix",
+                        "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                    }]},
+                }],
+            },
+            "status": {"loadBalancer": {}},
+        }))
+    );
+}
+
+#[test]
+fn protobuf_merge_rules() {
+    // A second occurrence of an embedded message merges into the first; a later zero string
+    // clears an earlier value because the last occurrence of a scalar wins.
+    let raw = cat(&[
+        ld(1, &st(1, "d")),
+        msg(2, &[vi(1, 3), msg(4, &[st(1, "Recreate")])]),
+        msg(2, &[vi(5, 9), msg(4, &[st(1, "")])]),
+    ]);
+    assert_eq!(
+        decode(&envelope("apps/v1", "Deployment", &raw)),
+        Ok(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {"replicas": 3, "minReadySeconds": 9, "strategy": {}},
+        }))
+    );
+}
+
+#[test]
+fn raw_extension_embeds_json() {
+    let raw = cat(&[
+        ld(1, &st(1, "rev")),
+        msg(2, &[ld(1, br#"{"spec":{"replicas":1}}"#)]),
+        vi(3, 2),
+    ]);
+    assert_eq!(
+        decode(&envelope("apps/v1", "ControllerRevision", &raw)),
+        Ok(json!({
+            "apiVersion": "apps/v1",
+            "kind": "ControllerRevision",
+            "metadata": {"name": "rev"},
+            "data": {"spec": {"replicas": 1}},
+            "revision": 2,
+        }))
+    );
+    let bad = cat(&[ld(1, &st(1, "rev")), msg(2, &[ld(1, b"{not json")])]);
+    assert_eq!(
+        decode(&envelope("apps/v1", "ControllerRevision", &bad)),
+        Err(ProtobufError::InvalidJson {
+            message: "RawExtension",
+            field: 1,
+        })
+    );
+}
+
+#[test]
+fn durations_format_like_go() {
+    let cases = [
+        (0, "0s"),
+        (1, "1ns"),
+        (1_500, "1.5µs"),
+        (2_000_000, "2ms"),
+        (1_500_000_000, "1.5s"),
+        (90_000_000_000, "1m30s"),
+        (3_600_000_000_000, "1h0m0s"),
+        (3_723_000_000_001, "1h2m3.000000001s"),
+        (-5_000_000_000, "-5s"),
+        (i64::MIN, "-2562047h47m16.854775808s"),
+    ];
+    for (nanos, want) in cases {
+        assert_eq!(format_duration(nanos), want, "{nanos}ns");
+    }
+    assert_eq!(duration(&vi(1, 60_000_000_000)), Ok(json!("1m0s")));
+}
+
+#[test]
+fn rejects_wrong_wire_types_in_nested_messages() {
+    let cases = [
+        (
+            "replicas as a string",
+            envelope("apps/v1", "Deployment", &msg(2, &[st(1, "2")])),
+            ProtobufError::WrongWireType {
+                message: "apps/v1.DeploymentSpec",
+                field: 1,
+                expected: WireType::Varint,
+                found: WireType::LengthDelimited,
+            },
+        ),
+        (
+            "Time seconds as a string",
+            envelope("v1", "Secret", &msg(1, &[msg(8, &[st(1, "x")])])),
+            ProtobufError::WrongWireType {
+                message: "Time",
+                field: 1,
+                expected: WireType::Varint,
+                found: WireType::LengthDelimited,
+            },
+        ),
+        (
+            "IntOrString as a varint",
+            envelope("v1", "Service", &msg(2, &[msg(1, &[vi(4, 80)])])),
+            ProtobufError::WrongWireType {
+                message: "v1.ServicePort",
+                field: 4,
+                expected: WireType::LengthDelimited,
+                found: WireType::Varint,
+            },
+        ),
+        (
+            "inlined name as a varint",
+            envelope(
+                "v1",
+                "Pod",
+                &msg(2, &[msg(1, &[msg(2, &[msg(19, &[msg(1, &[vi(1, 1)])])])])]),
+            ),
+            ProtobufError::WrongWireType {
+                message: "v1.LocalObjectReference",
+                field: 1,
+                expected: WireType::LengthDelimited,
+                found: WireType::Varint,
+            },
+        ),
+        (
+            "Quantity text that is not UTF-8",
+            envelope(
+                "v1",
+                "ResourceQuota",
+                &msg(2, &[msg(1, &[st(1, "pods"), msg(2, &[ld(1, &[0xff])])])]),
+            ),
+            ProtobufError::InvalidUtf8 {
+                message: "Quantity",
+                field: 1,
+            },
+        ),
+    ];
+    for (name, body, want) in cases {
+        assert_eq!(decode(&body), Err(want), "{name}");
+    }
+}
+
+#[test]
+fn every_listed_kind_decodes_an_empty_object() {
+    for (api_version, kind, _) in schema::KINDS {
+        let body = envelope(api_version, kind, &ld(1, &kubectl_meta("x", &[])));
+        assert_eq!(
+            decode(&body),
+            Ok(json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}})),
+            "{api_version} {kind}"
+        );
+    }
+}
+
+#[test]
+fn schema_table_is_consistent() {
+    // Walks every message reachable from the listed kinds and checks that no field number or
+    // JSON key is used twice, counting the keys that inlined structs contribute, and that no
+    // message contains itself.
+    fn keys(message: &'static schema::Message, out: &mut Vec<&'static str>) {
+        for field in message.fields {
+            match field.kind {
+                schema::Kind::Inline(inner) => keys(inner, out),
+                _ => out.push(field.json),
+            }
+        }
+    }
+    fn walk(
+        message: &'static schema::Message,
+        seen: &mut Vec<&'static str>,
+        path: &mut Vec<&'static str>,
+    ) {
+        // The decoder relies on the table having no cycles to bound its recursion.
+        assert!(!path.contains(&message.name), "cycle through {path:?}");
+        if seen.contains(&message.name) {
+            return;
+        }
+        seen.push(message.name);
+        path.push(message.name);
+        let mut numbers: Vec<u32> = message.fields.iter().map(|f| f.number).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), message.fields.len(), "{}", message.name);
+        let mut json = Vec::new();
+        keys(message, &mut json);
+        let total = json.len();
+        json.sort_unstable();
+        json.dedup();
+        assert_eq!(json.len(), total, "{}", message.name);
+        assert!(!json.contains(&""), "{}", message.name);
+        for field in message.fields {
+            let ty = match field.kind {
+                schema::Kind::Single(ty, _)
+                | schema::Kind::Repeated(ty)
+                | schema::Kind::Map(ty, _) => ty,
+                schema::Kind::Inline(inner) => schema::Type::Message(inner),
+            };
+            if let schema::Type::Message(inner) = ty {
+                walk(inner, seen, path);
+            }
+        }
+        path.pop();
+    }
+    let mut seen = Vec::new();
+    for (_, _, message) in schema::KINDS {
+        assert_eq!(
+            message.field(1).map(|f| f.json),
+            Some("metadata"),
+            "{}",
+            message.name
+        );
+        walk(message, &mut seen, &mut Vec::new());
+    }
+    assert!(seen.len() > 150, "only {} messages reachable", seen.len());
 }
