@@ -862,7 +862,7 @@ pub async fn update(
     mut body: Value,
     query: &Query,
 ) -> Result<Reply, ApiError> {
-    let name = require_name(t)?.to_owned();
+    require_name(t)?;
     if t.sub.as_deref() == Some("scale") {
         let replicas = body
             .pointer("/spec/replicas")
@@ -875,23 +875,40 @@ pub async fn update(
     check_type(t.res, &mut body)?;
     check_namespace(t, &mut body)?;
     convert::to_storage(t.res, &mut body);
+    rewrite(state, t, part, query, move |_cur| Ok(body)).await
+}
+
+/// The shared tail of PUT and PATCH: reads the current object under the store's write
+/// serialisation, lets `build` produce the new one, and runs it through [`prepare_update`].
+async fn rewrite<F>(
+    state: &Arc<State>,
+    t: &Target,
+    part: Part,
+    query: &Query,
+    build: F,
+) -> Result<Reply, ApiError>
+where
+    F: FnOnce(&Value) -> Result<Value, ApiError> + Send + 'static,
+{
+    let name = require_name(t)?.to_owned();
     let res = storage_res(t);
-    let query2 = query.clone();
-    let dry = query.dry_run();
+    let served = t.res;
+    let query = query.clone();
     let warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
     let w2 = warnings.clone();
     let committed = commit(state, key_of(t, &name), move |st, cur| {
         let Some(cur) = cur else {
-            return Err(ApiError::not_found(res, &name));
+            return Err(ApiError::not_found(served, &name));
         };
+        let new = build(cur)?;
         let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
         let ctx = UpdateCtx {
-            query: Some(&query2),
-            manager: Some(field_manager(&query2)),
+            query: Some(&query),
+            manager: Some(field_manager(&query)),
             warnings: &mut w,
         };
-        let (write, reserved) = prepare_update(st, res, part, cur, body, ctx)?;
-        if dry {
+        let (write, reserved) = prepare_update(st, res, part, cur, new, ctx)?;
+        if query.dry_run() {
             reserved.release(st);
             return Ok((store::Write::Keep, Reserved::default()));
         }
@@ -972,18 +989,11 @@ pub async fn patch(
     if kind == PatchType::Apply {
         return crate::apply_handler::apply(state, t, part, body, query).await;
     }
-    let res = storage_res(t);
+    let kind_name = storage_res(t).kind;
     let served_res = t.res;
-    let query2 = query.clone();
-    let dry = query.dry_run();
-    let warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let w2 = warnings.clone();
-    let committed = commit(state, key_of(t, &name), move |st, cur| {
-        let Some(cur) = cur else {
-            return Err(ApiError::not_found(served_res, &name));
-        };
+    rewrite(state, t, part, query, move |cur| {
         let served = convert::from_storage(served_res, cur);
-        let mut patched = apply_patch(res.kind, kind, &served, &body)?;
+        let mut patched = apply_patch(kind_name, kind, &served, &body)?;
         convert::to_storage(served_res, &mut patched);
         // A patch that does not name a resourceVersion applies to whatever is current.
         if body.pointer("/metadata/resourceVersion").is_none() {
@@ -992,21 +1002,9 @@ pub async fn patch(
                 json!(object::resource_version(cur)),
             );
         }
-        let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
-        let ctx = UpdateCtx {
-            query: Some(&query2),
-            manager: Some(field_manager(&query2)),
-            warnings: &mut w,
-        };
-        let (write, reserved) = prepare_update(st, res, part, cur, patched, ctx)?;
-        if dry {
-            reserved.release(st);
-            return Ok((store::Write::Keep, Reserved::default()));
-        }
-        Ok((write, reserved))
+        Ok(patched)
     })
-    .await?;
-    finish_write(t, committed, warnings)
+    .await
 }
 
 fn apply_patch(

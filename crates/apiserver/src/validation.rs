@@ -253,7 +253,7 @@ fn render_bad_value(v: &Value) -> String {
 }
 
 /// Quotes a string like Go's strconv.Quote (`%q`).
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
