@@ -864,12 +864,7 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     require_name(t)?;
     if t.sub.as_deref() == Some("scale") {
-        let replicas = body
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let rv = object::resource_version(&body).to_owned();
-        return scale(state, t, replicas, &rv).await;
+        return scale(state, t, &body).await;
     }
     let part = part_of(t)?;
     check_type(t.res, &mut body)?;
@@ -978,12 +973,7 @@ pub async fn patch(
             .ok_or_else(|| ApiError::not_found(t.res, &name))?;
         let view = scale_of(t.res, &cur);
         let patched = apply_patch(t.res.kind, kind, &view, &body)?;
-        let replicas = patched
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let rv = object::resource_version(&patched).to_owned();
-        return scale(state, t, replicas, &rv).await;
+        return scale(state, t, &patched).await;
     }
     let part = part_of(t)?;
     if kind == PatchType::Apply {
@@ -1047,11 +1037,17 @@ fn scale_of(_res: &Resource, obj: &Value) -> Value {
     })
 }
 
-async fn scale(state: &Arc<State>, t: &Target, replicas: i64, rv: &str) -> Result<Reply, ApiError> {
+/// Writes the replicas of a `Scale` object (as PUT, or as the result of a PATCH) through to
+/// the scaled object, honouring its resourceVersion precondition.
+async fn scale(state: &Arc<State>, t: &Target, scale: &Value) -> Result<Reply, ApiError> {
     let name = require_name(t)?.to_owned();
     let res = storage_res(t);
     let served = t.res;
-    let rv = rv.to_owned();
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let rv = object::resource_version(scale).to_owned();
     let committed = commit(state, key_of(t, &name), move |st, cur| {
         let Some(cur) = cur else {
             return Err(ApiError::not_found(served, &name));
