@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-/// The `knet` binary under test: `$KNET_BIN`, else the workspace's `target/{release,debug}/knet`
-/// (whichever is newer).
+/// The `knet` binary under test: `$KNET_BIN`, else the workspace's binary of the same profile
+/// as the tests (`target/debug/knet` for `cargo test`, `target/release/knet` for
+/// `cargo test --release`).
 pub fn knet_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("KNET_BIN") {
         return PathBuf::from(p);
@@ -21,13 +22,8 @@ pub fn knet_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let candidates = [target.join("debug/knet"), target.join("release/knet")];
-    candidates
-        .iter()
-        .filter(|p| p.exists())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .cloned()
-        .unwrap_or_else(|| target.join("debug/knet"))
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    target.join(profile).join("knet")
 }
 
 /// The workspace root (for `examples/`).
