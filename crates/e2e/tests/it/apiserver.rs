@@ -485,3 +485,60 @@ fn kubectl_create_commands_send_protobuf_and_work() -> anyhow::Result<()> {
     assert_eq!(replicas, "2 nginx");
     Ok(())
 }
+
+#[test]
+fn defaulting_and_validation_match_kube_apiserver() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let svcs = "/api/v1/namespaces/default/services";
+    let (code, body) = k.curl(
+        "POST",
+        svcs,
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"sticky"},"spec":{"selector":{"app":"a"},"sessionAffinity":"ClientIP","ports":[{"port":80}]}}"#,
+    )?;
+    assert_eq!(code, 201, "{body}");
+    let svc: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        svc["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"],
+        10800
+    );
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
+    assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert_eq!(svc["spec"]["internalTrafficPolicy"], "Cluster");
+
+    let (code, body) = k.curl(
+        "POST",
+        svcs,
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"too-sticky"},"spec":{"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":86401}},"ports":[{"port":80}]}}"#,
+    )?;
+    assert_eq!(code, 422, "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        "spec.sessionAffinityConfig.clientIP.timeoutSeconds"
+    );
+
+    let (code, body) = k.curl(
+        "POST",
+        "/api/v1/namespaces/default/secrets",
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"half"},"type":"kubernetes.io/tls","data":{"tls.crt":"eA=="}}"#,
+    )?;
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("data[tls.key]: Required value"), "{body}");
+
+    let (code, body) = k.curl(
+        "POST",
+        svcs,
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"Bad_Name"},"spec":{"ports":[{"port":80}]}}"#,
+    )?;
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body.contains("metadata.name: Invalid value: \\\"Bad_Name\\\": a DNS-1035 label"),
+        "{body}"
+    );
+    Ok(())
+}
