@@ -75,7 +75,7 @@ pub async fn run(state: &Arc<State>) -> Result<(), ApiError> {
     }
     let ip = state.ips.first().to_string();
     let port = state.addr.port();
-    ensure(
+    upsert(
         state,
         target("", "services", Some("default"))?,
         json!({

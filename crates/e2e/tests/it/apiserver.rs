@@ -262,11 +262,12 @@ fn restart_keeps_objects_and_allocations() -> anyhow::Result<()> {
     k.restart()?;
     let after = k.kubectl(&["get", "svc", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.clusterIP} {.spec.ports[*].nodePort} {.metadata.resourceVersion}{\"\\n\"}{end}"])?;
     // The load-balancer status may have been written after the first read; compare
-    // everything but the load-balancer row's resourceVersion.
+    // everything but the load-balancer row's resourceVersion. The `kubernetes` Service follows
+    // the API server's port, which is a new free port on each start.
     let strip = |s: &str| -> Vec<String> {
         s.lines()
             .map(|l| {
-                if l.starts_with("loadbalancer-service") {
+                if l.starts_with("loadbalancer-service") || l.starts_with("kubernetes ") {
                     l.rsplit_once(' ').map(|x| x.0).unwrap_or(l).to_owned()
                 } else {
                     l.to_owned()

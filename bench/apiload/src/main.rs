@@ -1,0 +1,710 @@
+//! `apiload`: a small load and latency tool for knet's Kubernetes API server.
+//!
+//! Each subcommand measures one thing and prints one summary line of `key=value` pairs (times
+//! in milliseconds) that `bench/run-apiserver.sh` parses; `docs/benchmarks.md` has the numbers.
+//!
+//! - `startup`: spawns `knet up` on a fresh empty data dir and times spawn → ready line.
+//! - `latency`: single Service creates, then single gets, from a fixed number of workers
+//!   sharing one kube-rs client; p50/p99/max per request.
+//! - `watch`: N `Api::watch` streams on Services in one namespace, then M creates; the delay
+//!   from each create's send, and from its acknowledgement, to each watcher receiving it. The
+//!   event often reaches a watcher before the create's response reaches the writer, so the
+//!   from-acknowledgement delay is signed (negative then) and `early` counts those events.
+//! - `store`: the same writes straight into knet's `store` crate (no HTTP, no TLS).
+//! - `etcd`: the same writes as etcd v3 puts over etcd's JSON gateway, for a side-by-side.
+//!
+//! It only ever talks to loopback addresses: it refuses a kubeconfig or etcd endpoint that is
+//! not on 127.0.0.0/8, `::1` or `localhost`.
+
+use std::future::Future;
+use std::io::{BufRead as _, BufReader};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use base64::Engine as _;
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::Client;
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+
+#[derive(Parser)]
+#[command(
+    name = "apiload",
+    about = "Load and latency benchmarks for knet's API server (loopback only)",
+    after_help = "Every subcommand prints one summary line of key=value pairs; times are in ms.\n\
+                  bench/run-apiserver.sh runs them all; docs/benchmarks.md has the results."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Time `knet up` from spawn to its ready line, each run on a fresh empty data dir.
+    Startup(StartupArgs),
+    /// Single Service creates, then single gets, at a fixed concurrency: p50/p99/max.
+    Latency(LatencyArgs),
+    /// Watch fan-out: watchers on Services in one namespace, then creates; delivery delay.
+    Watch(WatchArgs),
+    /// Service-sized writes straight into knet's store (no HTTP): per-write latency.
+    Store(StoreArgs),
+    /// Service-sized etcd v3 puts over etcd's JSON gateway: per-write latency.
+    Etcd(EtcdArgs),
+}
+
+#[derive(Args)]
+struct StartupArgs {
+    /// The knet binary to start.
+    #[arg(long, default_value = "target/release/knet")]
+    knet: PathBuf,
+    /// Timed runs.
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+    /// Untimed runs first (warm the page cache).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Directory for the per-run data dirs and logs (created; runs' dirs are replaced).
+    #[arg(long, default_value = "target/bench-startup")]
+    work: PathBuf,
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    /// Kubeconfig of the cluster under test (its server must be on loopback).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// Namespace for the Services (created if missing).
+    #[arg(long, default_value = "apiload")]
+    namespace: String,
+    /// Service names are PREFIX-0, PREFIX-1, ...
+    #[arg(long, default_value = "svc")]
+    prefix: String,
+}
+
+#[derive(Args)]
+struct LatencyArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Services to create (one request each).
+    #[arg(long, default_value_t = 2000)]
+    creates: usize,
+    /// Gets to issue afterwards, round-robin over the created Services (0: none).
+    #[arg(long, default_value_t = 10_000)]
+    gets: usize,
+    /// Requests in flight at once (workers sharing one client).
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+}
+
+#[derive(Args)]
+struct WatchArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Watch streams, all on Services in the one namespace.
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
+    /// Services to create once every watch is open.
+    #[arg(long, default_value_t = 1000)]
+    writes: usize,
+    /// Creates in flight at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Give up waiting for events after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// Directory for the store's SQLite file (created; must not hold a store already).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Writes (one key each).
+    #[arg(long, default_value_t = 2000)]
+    writes: usize,
+    /// Writer threads.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+}
+
+#[derive(Args)]
+struct EtcdArgs {
+    /// etcd client address (host:port, loopback only; plain HTTP).
+    #[arg(long, default_value = "127.0.0.1:23790")]
+    endpoint: SocketAddr,
+    /// Puts (one key each).
+    #[arg(long, default_value_t = 2000)]
+    writes: usize,
+    /// Connections, each with one put in flight.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Startup(a) => startup(&a),
+        Cmd::Latency(a) => latency(&a).await,
+        Cmd::Watch(a) => watch(&a).await,
+        Cmd::Store(a) => store_writes(&a),
+        Cmd::Etcd(a) => etcd_writes(&a).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// startup
+
+fn startup(args: &StartupArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.work)?;
+    let mut times = Vec::new();
+    for run in 0..args.warmup + args.runs {
+        let took = start_once(&args.knet, &args.work, run)?;
+        if run >= args.warmup {
+            println!("startup run={} ms={:.1}", run - args.warmup + 1, ms(took));
+            times.push(ms(took));
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "startup runs={} median_ms={:.1} min_ms={:.1} max_ms={:.1}",
+        times.len(),
+        median(&times),
+        times.first().copied().unwrap_or_default(),
+        times.last().copied().unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// One `knet up` on a fresh empty data dir: spawn → ready line, then SIGTERM.
+fn start_once(knet: &Path, work: &Path, run: usize) -> anyhow::Result<Duration> {
+    let dir = work.join(format!("run-{run}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let log = work.join(format!("run-{run}.stderr"));
+    let start = Instant::now();
+    let mut child = Command::new(knet)
+        .arg("up")
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--api-addr", "127.0.0.1:0", "--network", "loopback"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", knet.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("knet: ready") {
+                let _ = tx.send(Instant::now());
+            }
+        }
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(30));
+    stop(&mut child)?;
+    let ready = ready.map_err(|_| {
+        anyhow!(
+            "run {run}: no ready line within 30 s; see {}",
+            log.display()
+        )
+    })?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(ready - start)
+}
+
+/// SIGTERM (via `kill`, as the e2e harness does), then SIGKILL after 20 s.
+fn stop(child: &mut Child) -> anyhow::Result<()> {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            child.kill()?;
+            child.wait()?;
+            bail!("knet did not exit within 20 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// latency
+
+async fn latency(args: &LatencyArgs) -> anyhow::Result<()> {
+    let c = &args.cluster;
+    let client = client(&c.kubeconfig).await?;
+    ensure_namespace(&client, &c.namespace).await?;
+    let api: Api<Service> = Api::namespaced(client, &c.namespace);
+    let conc = args.concurrency.max(1);
+
+    // Open the connections first, so no timed request pays for a TLS handshake.
+    let warm = api.clone();
+    run_timed(conc * 4, conc, move |_, _| {
+        let api = warm.clone();
+        async move {
+            Ok(api
+                .list_metadata(&ListParams::default().limit(1))
+                .await
+                .map(drop)?)
+        }
+    })
+    .await?;
+
+    let (a, prefix) = (api.clone(), c.prefix.clone());
+    let mut creates = run_timed(args.creates, conc, move |_, i| {
+        let (api, svc) = (a.clone(), service(&format!("{prefix}-{i}")));
+        async move { Ok(api.create(&PostParams::default(), &svc?).await.map(drop)?) }
+    })
+    .await?;
+    creates.print("create", conc);
+
+    if args.gets > 0 && args.creates > 0 {
+        let (a, prefix, n) = (api.clone(), c.prefix.clone(), args.creates);
+        let mut gets = run_timed(args.gets, conc, move |_, i| {
+            let (api, name) = (a.clone(), format!("{prefix}-{}", i % n));
+            async move { Ok(api.get(&name).await.map(drop)?) }
+        })
+        .await?;
+        gets.print("get", conc);
+        if gets.errors > 0 {
+            bail!("{} gets failed", gets.errors);
+        }
+    }
+    if creates.errors > 0 {
+        bail!("{} creates failed", creates.errors);
+    }
+    Ok(())
+}
+
+/// Latencies of one timed batch.
+struct Run {
+    lat: Vec<Duration>,
+    wall: Duration,
+    errors: usize,
+    first_error: Option<String>,
+}
+
+impl Run {
+    fn print(&mut self, what: &str, conc: usize) {
+        if let Some(err) = &self.first_error {
+            eprintln!("apiload: {what}: {} errors; first: {err}", self.errors);
+        }
+        let rate = self.lat.len() as f64 / self.wall.as_secs_f64();
+        println!(
+            "{what} concurrency={conc} n={} errors={} {} rate_per_s={rate:.0}",
+            self.lat.len(),
+            self.errors,
+            stats("", &mut self.lat.iter().map(|d| ms(*d)).collect::<Vec<_>>()),
+        );
+    }
+}
+
+/// Runs `op(worker, i)` for `i` in `0..n` from `conc` workers, each taking the next index, and
+/// times each call.
+async fn run_timed<F, Fut>(n: usize, conc: usize, op: F) -> anyhow::Result<Run>
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..conc)
+        .map(|worker| {
+            let (next, op) = (next.clone(), op.clone());
+            tokio::spawn(async move {
+                let mut run = Run {
+                    lat: Vec::new(),
+                    wall: Duration::ZERO,
+                    errors: 0,
+                    first_error: None,
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return run;
+                    }
+                    let t = Instant::now();
+                    match op(worker, i).await {
+                        Ok(()) => run.lat.push(t.elapsed()),
+                        Err(e) => {
+                            run.errors += 1;
+                            run.first_error.get_or_insert_with(|| format!("{e:#}"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = Run {
+        lat: Vec::with_capacity(n),
+        wall: Duration::ZERO,
+        errors: 0,
+        first_error: None,
+    };
+    for w in workers {
+        let run = w.await?;
+        total.lat.extend(run.lat);
+        total.errors += run.errors;
+        total.first_error = total.first_error.or(run.first_error);
+    }
+    total.wall = start.elapsed();
+    Ok(total)
+}
+
+// ---------------------------------------------------------------------------------------------
+// watch
+
+async fn watch(args: &WatchArgs) -> anyhow::Result<()> {
+    let c = &args.cluster;
+    let client = client(&c.kubeconfig).await?;
+    ensure_namespace(&client, &c.namespace).await?;
+    let api: Api<Service> = Api::namespaced(client, &c.namespace);
+    let rv = api
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .context("list returned no resourceVersion")?;
+
+    // Open every watch (from the listed revision, so none can miss a write) before writing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let mut watchers = Vec::new();
+    for _ in 0..args.watchers {
+        let mut stream = api.watch(&WatchParams::default(), &rv).await?.boxed();
+        let (prefix, writes) = (format!("{}-", c.prefix), args.writes);
+        watchers.push(tokio::spawn(async move {
+            let mut got: Vec<(usize, Instant)> = Vec::with_capacity(writes);
+            while got.len() < writes {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(Ok(WatchEvent::Added(svc)))) => {
+                        let now = Instant::now();
+                        let name = svc.metadata.name.unwrap_or_default();
+                        if let Some(i) = name.strip_prefix(&prefix).and_then(|n| n.parse().ok()) {
+                            got.push((i, now));
+                        }
+                    }
+                    Ok(Some(Ok(WatchEvent::Error(status)))) => {
+                        bail!("watch error event: {} {}", status.code, status.message)
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    Ok(Some(Err(e))) => bail!("watch stream failed: {e}"),
+                    Ok(None) => bail!("watch stream ended after {} events", got.len()),
+                    Err(_) => bail!("timed out after {} of {writes} events", got.len()),
+                }
+            }
+            Ok(got)
+        }));
+    }
+
+    // The writes: record when each was sent and when its response arrived.
+    let next = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..args.concurrency.max(1))
+        .map(|_| {
+            let (next, api, prefix, n) = (next.clone(), api.clone(), c.prefix.clone(), args.writes);
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return anyhow::Ok(done);
+                    }
+                    let svc = service(&format!("{prefix}-{i}"))?;
+                    let sent = Instant::now();
+                    api.create(&PostParams::default(), &svc).await?;
+                    done.push((i, sent, Instant::now()));
+                }
+            })
+        })
+        .collect();
+    let mut sent = vec![None; args.writes];
+    let mut acked = vec![None; args.writes];
+    let mut write_lat = Vec::with_capacity(args.writes);
+    for w in writers {
+        for (i, s, a) in w.await?? {
+            sent[i] = Some(s);
+            acked[i] = Some(a);
+            write_lat.push(ms(a - s));
+        }
+    }
+
+    let (mut from_ack, mut from_send) = (Vec::new(), Vec::new());
+    let (mut early, mut failed, mut first_err) = (0usize, 0usize, None);
+    for w in watchers {
+        match w.await? {
+            Ok(got) => {
+                for (i, at) in got {
+                    let (Some(s), Some(a)) = (sent.get(i).copied().flatten(), acked[i]) else {
+                        continue;
+                    };
+                    from_send.push(ms(at - s));
+                    // The event can beat the create's response to this process: negative.
+                    early += usize::from(at < a);
+                    from_ack.push(
+                        ms(at.saturating_duration_since(a)) - ms(a.saturating_duration_since(at)),
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    let expected = args.watchers * args.writes;
+    println!(
+        "watch watchers={} writes={} delivered={} expected={expected} failed_watchers={failed} \
+         early={early} {} {} {}",
+        args.watchers,
+        write_lat.len(),
+        from_ack.len(),
+        stats("from_ack_", &mut from_ack),
+        stats("from_send_", &mut from_send),
+        stats("write_", &mut write_lat),
+    );
+    if let Some(e) = first_err {
+        bail!("{failed} watchers failed; first: {e:#}");
+    }
+    if from_ack.len() != expected {
+        bail!("delivered {} of {expected} events", from_ack.len());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// store and etcd
+
+fn store_writes(args: &StoreArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.dir)?;
+    let path = args.dir.join("store.db");
+    if path.exists() {
+        bail!("{} exists; give a fresh --dir", path.display());
+    }
+    let st = store::Store::open(store::Config::new(&path))?;
+    let next = AtomicUsize::new(0);
+    let conc = args.concurrency.max(1);
+    let start = Instant::now();
+    let lats: Vec<anyhow::Result<Vec<Duration>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..conc)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut lat = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= args.writes {
+                            return Ok(lat);
+                        }
+                        let key = format!("/registry/services/specs/apiload/svc-{i}");
+                        let value = service_json(&format!("svc-{i}"));
+                        let t = Instant::now();
+                        st.write::<store::Error, _>(&key, |_| Ok(store::Write::Put(value)))?;
+                        lat.push(t.elapsed());
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().map_err(|_| anyhow!("writer panicked"))?)
+            .collect()
+    });
+    let mut run = Run {
+        lat: Vec::new(),
+        wall: start.elapsed(),
+        errors: 0,
+        first_error: None,
+    };
+    for l in lats {
+        run.lat.extend(l?);
+    }
+    run.print("store-write", conc);
+    Ok(())
+}
+
+async fn etcd_writes(args: &EtcdArgs) -> anyhow::Result<()> {
+    if !args.endpoint.ip().is_loopback() {
+        bail!("{} is not a loopback address", args.endpoint);
+    }
+    let (addr, n) = (args.endpoint, args.writes);
+    let conc = args.concurrency.max(1);
+    // One connection per worker, opened before timing.
+    let mut conns = Vec::new();
+    for _ in 0..conc {
+        let s = tokio::net::TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        conns.push(Arc::new(tokio::sync::Mutex::new(
+            tokio::io::BufReader::new(s),
+        )));
+    }
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let bodies: Arc<Vec<String>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                let key = format!("/registry/services/specs/apiload/svc-{i}");
+                let value = serde_json::to_vec(&service_json(&format!("svc-{i}")))?;
+                Ok(json!({"key": b64(key.as_bytes()), "value": b64(&value)}).to_string())
+            })
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let mut run = run_timed(n, conc, move |worker, i| {
+        // Worker k always uses connection k, so the lock is never contended.
+        let (bodies, conn) = (bodies.clone(), conns[worker].clone());
+        async move { etcd_put(&mut *conn.lock().await, addr, &bodies[i]).await }
+    })
+    .await?;
+    run.print("etcd-put", conc);
+    if run.errors > 0 {
+        bail!("{} puts failed", run.errors);
+    }
+    Ok(())
+}
+
+/// One `POST /v3/kv/put` on a kept-alive HTTP/1.1 connection.
+async fn etcd_put(
+    conn: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+    addr: SocketAddr,
+    body: &str,
+) -> anyhow::Result<()> {
+    let req = format!(
+        "POST /v3/kv/put HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.get_mut().write_all(req.as_bytes()).await?;
+    let (mut status, mut len, mut line) = (String::new(), None, String::new());
+    conn.read_line(&mut status).await?;
+    loop {
+        line.clear();
+        if conn.read_line(&mut line).await? == 0 {
+            bail!("etcd closed the connection");
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = Some(v.trim().parse::<usize>()?);
+        }
+    }
+    let mut resp = vec![0; len.context("etcd response has no Content-Length")?];
+    conn.read_exact(&mut resp).await?;
+    if !status.starts_with("HTTP/1.1 200") {
+        bail!("etcd: {} {}", status.trim(), String::from_utf8_lossy(&resp));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/// A kube-rs client from a kubeconfig, as the e2e harness builds it; loopback servers only.
+async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let host = config.cluster_url.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if !(host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())) {
+        bail!("refusing non-loopback API server {}", config.cluster_url);
+    }
+    Ok(Client::try_from(config)?)
+}
+
+async fn ensure_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating namespace {name}")),
+    }
+}
+
+/// The Service every benchmark writes: ClusterIP, one port.
+fn service_json(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": {"app": "apiload"}},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app": name},
+            "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}],
+        },
+    })
+}
+
+fn service(name: &str) -> anyhow::Result<Service> {
+    Ok(serde_json::from_value(service_json(name))?)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The median of sorted samples (mean of the middle two for an even count).
+fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `{prefix}p50_ms=… {prefix}p99_ms=… {prefix}max_ms=…` of samples in ms (sorts them).
+fn stats(prefix: &str, ms: &mut [f64]) -> String {
+    ms.sort_by(f64::total_cmp);
+    format!(
+        "{prefix}p50_ms={:.3} {prefix}p99_ms={:.3} {prefix}max_ms={:.3}",
+        percentile(ms, 50.0),
+        percentile(ms, 99.0),
+        ms.last().copied().unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v[..1], 99.0), 1.0);
+        assert_eq!(median(&v[..3]), 2.0);
+        assert_eq!(median(&v[..4]), 2.5);
+    }
+
+    #[test]
+    fn the_service_parses() -> anyhow::Result<()> {
+        let svc = service("x")?;
+        assert_eq!(svc.spec.and_then(|s| s.ports).map(|p| p.len()), Some(1));
+        Ok(())
+    }
+}
