@@ -175,10 +175,12 @@ pub async fn run(client: kube::Client) {
         .iter()
         .position(|(ar, _)| ar.group.is_empty() && ar.plural == "namespaces");
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    // The watchers live in a JoinSet so that they stop when this future is dropped.
+    let mut watchers = tokio::task::JoinSet::new();
     for (i, (ar, _)) in resources.iter().enumerate() {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
         let tx = tx.clone();
-        tokio::spawn(async move {
+        watchers.spawn(async move {
             let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
             while let Some(ev) = stream.next().await {
                 match ev {

@@ -228,14 +228,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     .context("starting the API server")?;
     let kubeconfig = server.kubeconfig_path().to_owned();
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut api_stop = stop_rx.clone();
+    // Shutdown runs in reverse order of start: the clients (controllers) stop first, so
+    // none of them is left retrying against a closed API listener.
+    let (api_stop_tx, mut api_stop) = tokio::sync::watch::channel(false);
     let api = tokio::spawn(server.serve(listener, async move {
         let _ = api_stop.changed().await;
     }));
 
     let client = client_for(&kubeconfig).await?;
-    let mut ctrl_stop = stop_rx.clone();
+    let (ctrl_stop_tx, mut ctrl_stop) = tokio::sync::watch::channel(false);
     let controllers = tokio::spawn(controllers::run(
         controllers::Config { lb_pools: lb_pool },
         client.clone(),
@@ -255,8 +256,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let _ = std::io::stdout().flush();
 
     shutdown_signal().await;
-    let _ = stop_tx.send(true);
+    let _ = ctrl_stop_tx.send(true);
     let _ = controllers.await;
+    let _ = api_stop_tx.send(true);
     api.await.context("API server task")??;
     Ok(())
 }
