@@ -26,6 +26,10 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// An earlier commit failed on disk; the store refuses writes from then on rather than
+    /// risk acknowledging what it cannot keep.
+    #[error("the store stopped taking writes after a failed commit: {0}")]
+    Failed(String),
     /// A value handed to the store was not a JSON object, so it cannot carry a revision.
     #[error("value for key {0} is not a JSON object")]
     NotAnObject(String),

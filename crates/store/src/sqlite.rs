@@ -107,37 +107,39 @@ impl Db {
         ))
     }
 
-    /// Commits one write: the new current value (or its removal), the history row and the
-    /// revision counter, in one transaction.
-    pub fn commit(
-        &mut self,
-        rev: Revision,
-        key: &str,
-        kind: EventType,
-        bytes: &[u8],
-    ) -> Result<(), Error> {
+    /// Commits a batch of writes (in revision order) in one transaction: for each, the new
+    /// current value (or its removal) and the history row; then the revision counter. One
+    /// transaction means one fsync for the whole batch.
+    pub fn commit(&mut self, batch: &[(Revision, &str, EventType, &[u8])]) -> Result<(), Error> {
         let tx = self.conn.transaction()?;
-        match kind {
-            EventType::Deleted => {
-                tx.execute("DELETE FROM objects WHERE key = ?1", [key])?;
-            }
-            EventType::Added | EventType::Modified => {
-                tx.execute(
-                    "INSERT INTO objects (key, rev, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(key) DO UPDATE SET rev = excluded.rev, value = excluded.value",
-                    params![key, rev as i64, bytes],
-                )?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO objects (key, rev, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(key) DO UPDATE SET rev = excluded.rev, value = excluded.value",
+            )?;
+            let mut remove = tx.prepare_cached("DELETE FROM objects WHERE key = ?1")?;
+            let mut history = tx.prepare_cached(
+                "INSERT INTO history (rev, key, kind, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (rev, key, kind, bytes) in batch {
+                match kind {
+                    EventType::Deleted => {
+                        remove.execute([key])?;
+                    }
+                    EventType::Added | EventType::Modified => {
+                        upsert.execute(params![key, *rev as i64, bytes])?;
+                    }
+                }
+                history.execute(params![*rev as i64, key, kind.code(), bytes])?;
             }
         }
-        tx.execute(
-            "INSERT INTO history (rev, key, kind, value) VALUES (?1, ?2, ?3, ?4)",
-            params![rev as i64, key, kind.code(), bytes],
-        )?;
-        tx.execute(
-            "INSERT INTO meta (name, value) VALUES ('rev', ?1)
-             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            [rev as i64],
-        )?;
+        if let Some((last, ..)) = batch.last() {
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('rev', ?1)
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [*last as i64],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }

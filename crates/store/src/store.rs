@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -63,7 +63,31 @@ struct State {
     history: VecDeque<Arc<Event>>,
 }
 
+/// A write decided but not yet on disk.
+struct Staged {
+    event: Arc<Event>,
+    bytes: Vec<u8>,
+    /// Filled by whoever commits the batch holding this write.
+    slot: Arc<OnceLock<Result<Arc<Event>, String>>>,
+}
+
+/// Writes between their decision and their commit.
+#[derive(Default)]
+struct Stage {
+    /// The last revision handed out.
+    next_rev: Revision,
+    /// The newest staged value of each key with a staged write (`None`: deleted).
+    overlay: HashMap<Arc<str>, (Revision, Option<Arc<Value>>)>,
+    /// Staged writes in revision order, waiting for the next commit.
+    batch: Vec<Staged>,
+    /// Set when a commit failed: from then on every write is refused.
+    failed: Option<String>,
+}
+
 struct Shared {
+    /// Deciders run under this lock, one at a time.
+    stage: Mutex<Stage>,
+    /// The committer's lock: whoever holds it commits all staged writes.
     db: Mutex<Db>,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<Event>>,
@@ -147,6 +171,10 @@ impl Store {
         }
         Ok(Store {
             shared: Arc::new(Shared {
+                stage: Mutex::new(Stage {
+                    next_rev: loaded.rev,
+                    ..Stage::default()
+                }),
                 db: Mutex::new(db),
                 state: RwLock::new(State {
                     rev: loaded.rev,
@@ -198,10 +226,14 @@ impl Store {
         range(&self.state().objects, prefix).count()
     }
 
-    /// The one write path. `decide` sees the current value of `key` (if any) and says what to
-    /// do; it runs while writes are serialised, so a read-modify-write through it is atomic.
-    /// The write is on disk before this returns. Returns the committed event, or `None` for
-    /// [`Write::Keep`].
+    /// The one write path. `decide` sees the current value of `key` (if any, including writes
+    /// staged by others but not yet on disk) and says what to do; deciders run one at a time,
+    /// so a read-modify-write through it is atomic. The write is on disk before this returns.
+    /// Returns the committed event, or `None` for [`Write::Keep`].
+    ///
+    /// Writers that arrive while a commit is in flight are committed together in the next
+    /// transaction (group commit): one fsync serves them all, and none of them is acknowledged
+    /// before it. Readers and watchers see a write only once it is durable.
     ///
     /// This blocks on disk I/O; async callers should run it on a blocking thread.
     pub fn write<E, F>(&self, key: &str, decide: F) -> Result<Option<Arc<Event>>, E>
@@ -209,73 +241,149 @@ impl Store {
         F: FnOnce(Option<&Arc<Value>>) -> Result<Write, E>,
         E: From<Error>,
     {
+        let slot = {
+            let mut stage = self.stage();
+            if let Some(why) = &stage.failed {
+                return Err(Error::Failed(why.clone()).into());
+            }
+            let current = match stage.overlay.get(key) {
+                Some((_, staged)) => staged.clone(),
+                None => self.state().objects.get(key).cloned(),
+            };
+            let rev = stage.next_rev + 1;
+            let (kind, value) = match decide(current.as_ref())? {
+                Write::Keep => return Ok(None),
+                Write::Put(mut value) => {
+                    stamp(&mut value, key, rev)?;
+                    let kind = if current.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    };
+                    (kind, value)
+                }
+                Write::Delete => {
+                    let Some(current) = current.as_ref() else {
+                        return Ok(None);
+                    };
+                    let mut value = Value::clone(current);
+                    stamp(&mut value, key, rev)?;
+                    (EventType::Deleted, value)
+                }
+            };
+            let bytes = serde_json::to_vec(&value).map_err(|source| Error::Corrupt {
+                key: key.to_owned(),
+                source,
+            })?;
+            let key: Arc<str> = Arc::from(key);
+            let value = Arc::new(value);
+            stage.next_rev = rev;
+            let now = (kind != EventType::Deleted).then(|| value.clone());
+            stage.overlay.insert(key.clone(), (rev, now));
+            let slot = Arc::new(OnceLock::new());
+            stage.batch.push(Staged {
+                event: Arc::new(Event {
+                    rev,
+                    key,
+                    kind,
+                    value,
+                    prev: current,
+                }),
+                bytes,
+                slot: slot.clone(),
+            });
+            slot
+        };
+        // Whoever holds the database lock commits everything staged so far; by the time this
+        // writer gets the lock, its write has either been committed by someone else (the slot
+        // is filled) or is still staged and is committed now, by this writer.
         let mut db = self
             .shared
             .db
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        // Only writers change `state`, and they all hold `db`, so this read stays current
-        // until we publish below.
-        let (current, rev) = {
-            let state = self.state();
-            (state.objects.get(key).cloned(), state.rev + 1)
-        };
-        let (kind, value) = match decide(current.as_ref())? {
-            Write::Keep => return Ok(None),
-            Write::Put(mut value) => {
-                stamp(&mut value, key, rev)?;
-                let kind = if current.is_some() {
-                    EventType::Modified
-                } else {
-                    EventType::Added
-                };
-                (kind, value)
-            }
-            Write::Delete => {
-                let Some(current) = current.as_ref() else {
-                    return Ok(None);
-                };
-                let mut value = Value::clone(current);
-                stamp(&mut value, key, rev)?;
-                (EventType::Deleted, value)
-            }
-        };
-        let bytes = serde_json::to_vec(&value).map_err(|source| Error::Corrupt {
-            key: key.to_owned(),
-            source,
-        })?;
-        db.commit(rev, key, kind, &bytes)?;
+        if slot.get().is_none() {
+            self.commit_staged(&mut db);
+        }
+        match slot.get() {
+            Some(Ok(event)) => Ok(Some(event.clone())),
+            Some(Err(why)) => Err(Error::Failed(why.clone()).into()),
+            None => Err(Error::Failed("write was not committed".into()).into()),
+        }
+    }
 
-        let key: Arc<str> = Arc::from(key);
-        let value = Arc::new(value);
-        let event = Arc::new(Event {
-            rev,
-            key: key.clone(),
-            kind,
-            value: value.clone(),
-            prev: current,
-        });
+    fn stage(&self) -> std::sync::MutexGuard<'_, Stage> {
+        self.shared
+            .stage
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Commits every staged write in one transaction, then publishes them in order. Runs with
+    /// the database lock held.
+    fn commit_staged(&self, db: &mut Db) {
+        let batch = std::mem::take(&mut self.stage().batch);
+        if batch.is_empty() {
+            return;
+        }
+        let rows: Vec<(Revision, &str, EventType, &[u8])> = batch
+            .iter()
+            .map(|s| (s.event.rev, &*s.event.key, s.event.kind, s.bytes.as_slice()))
+            .collect();
+        if let Err(err) = db.commit(&rows) {
+            // Nothing of the batch is on disk. Later writes were decided on top of it, so the
+            // store stops taking writes instead of guessing.
+            let why = err.to_string();
+            tracing::error!(%why, "commit failed; the store is now read-only");
+            let mut stage = self.stage();
+            stage.failed = Some(why.clone());
+            for s in &batch {
+                stage.overlay.remove(&s.event.key);
+                let _ = s.slot.set(Err(why.clone()));
+            }
+            return;
+        }
         let compact_upto = {
             let mut state = self
                 .shared
                 .state
                 .write()
                 .unwrap_or_else(|poison| poison.into_inner());
-            state.rev = rev;
-            match kind {
-                EventType::Deleted => {
-                    state.objects.remove(&key);
+            for s in &batch {
+                let event = &s.event;
+                state.rev = event.rev;
+                match event.kind {
+                    EventType::Deleted => {
+                        state.objects.remove(&event.key);
+                    }
+                    _ => {
+                        state.objects.insert(event.key.clone(), event.value.clone());
+                    }
                 }
-                _ => {
-                    state.objects.insert(key, value);
-                }
+                state.history.push_back(event.clone());
+                // Publishing under the state lock keeps a new watcher's backlog and its live
+                // subscription free of gaps and duplicates.
+                let _ = self.shared.events.send(event.clone());
             }
-            state.history.push_back(event.clone());
-            // Publishing under the state lock keeps a new watcher's backlog and its live
-            // subscription free of gaps and duplicates.
-            let _ = self.shared.events.send(event.clone());
             self.trim(&mut state)
         };
+        {
+            // The committed values are now visible in `state`; drop their overlay entries
+            // unless a newer staged write to the same key replaced them.
+            let mut stage = self.stage();
+            for s in &batch {
+                if stage
+                    .overlay
+                    .get(&s.event.key)
+                    .is_some_and(|(rev, _)| *rev == s.event.rev)
+                {
+                    stage.overlay.remove(&s.event.key);
+                }
+            }
+        }
+        for s in &batch {
+            let _ = s.slot.set(Ok(s.event.clone()));
+        }
         if let Some(upto) = compact_upto {
             // History trimming in memory already happened; losing this delete on a crash only
             // means a little more history is reloaded next start.
@@ -283,7 +391,6 @@ impl Store {
                 tracing::warn!(%err, upto, "compacting history on disk failed");
             }
         }
-        Ok(Some(event))
     }
 
     /// Drops in-memory history beyond the window, in batches of a tenth of the window so the
