@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use futures::StreamExt as _;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::{ApiResource, Discovery, Scope, verbs};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 
 /// One object, as far as the collector cares.
@@ -181,7 +181,8 @@ pub async fn run(client: kube::Client) {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
         let tx = tx.clone();
         watchers.spawn(async move {
-            let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+            let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+            let mut stream = std::pin::pin!(stream);
             while let Some(ev) = stream.next().await {
                 match ev {
                     Ok(ev) => {
@@ -190,8 +191,7 @@ pub async fn run(client: kube::Client) {
                         }
                     }
                     Err(err) => {
-                        tracing::debug!(%err, "garbage collector watch error; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        tracing::debug!(%err, "garbage collector watch error; retrying with backoff");
                     }
                 }
             }

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 
 use crate::events::{self, EventType};
@@ -174,7 +174,7 @@ async fn write_status(client: &kube::Client, svc: &Service, ip: Option<Ipv4Addr>
 /// stream ends (never, in practice: the watcher retries with backoff).
 pub async fn run(client: kube::Client, mut pool: Pool) {
     let api: Api<Service> = Api::all(client.clone());
-    let stream = watcher::watcher(api, watcher::Config::default());
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let mut initial: Vec<Service> = Vec::new();
     // Services left without an address, retried when one comes free.
@@ -184,8 +184,7 @@ pub async fn run(client: kube::Client, mut pool: Pool) {
         let event = match event {
             Ok(e) => e,
             Err(err) => {
-                tracing::debug!(%err, "service watch error; the watcher retries");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                tracing::debug!(%err, "service watch error; the watcher retries with backoff");
                 continue;
             }
         };
