@@ -3,4 +3,5 @@
 mod apiserver;
 mod controllers;
 mod kube_client;
+mod layout;
 mod seed;
