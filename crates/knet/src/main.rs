@@ -1,6 +1,7 @@
 //! The `knet` binary: `knet up` runs every component in one process; the other subcommands run
 //! one component against any Kubernetes API server.
 
+mod echo;
 mod manifest;
 
 use std::net::SocketAddr;
@@ -28,6 +29,18 @@ enum Command {
     Apiserver(ApiserverArgs),
     /// Run only the controllers, against the API server in a kubeconfig.
     Controllers(ControllersArgs),
+    /// The built-in echo workload (HTTP, UDP, WebSocket on /ws).
+    Echo(EchoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct EchoArgs {
+    /// HTTP address to serve (repeatable; default $POD_IP:8080, else 127.0.0.1:8080).
+    #[arg(long = "listen")]
+    listen: Vec<SocketAddr>,
+    /// UDP address to answer datagrams on with the pod name (repeatable).
+    #[arg(long)]
+    udp: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -330,6 +343,7 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => up(*args).await,
             Command::Apiserver(args) => apiserver_only(args).await,
             Command::Controllers(args) => controllers_only(args).await,
+            Command::Echo(args) => echo::run(args.listen, args.udp).await,
         }
     });
     match result {
