@@ -3,8 +3,10 @@
 //!
 //! Today: [`loadbalancer`], which gives `type: LoadBalancer` Services an address from a pool,
 //! as MetalLB's controller does, and [`garbage_collector`], which deletes objects whose owners
-//! are gone and empties terminating namespaces. Start reading at [`run`].
+//! are gone and empties terminating namespaces, and [`endpointslice`], which keeps
+//! EndpointSlices and Endpoints in step with Pods. Start reading at [`run`].
 
+pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
 pub mod loadbalancer;
@@ -36,7 +38,8 @@ pub async fn run(
     let pool = loadbalancer::Pool::parse(&config.lb_pools).map_err(Error::Pool)?;
     tokio::select! {
         _ = loadbalancer::run(client.clone(), pool) => {}
-        _ = garbage_collector::run(client) => {}
+        _ = garbage_collector::run(client.clone()) => {}
+        _ = endpointslice::run(client) => {}
         _ = shutdown => {}
     }
     Ok(())

@@ -134,3 +134,86 @@ fn deleting_a_namespace_deletes_its_content() -> anyhow::Result<()> {
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
     Ok(())
 }
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: NAME
+  labels: {app: nginx-for-svc}
+spec:
+  containers:
+  - name: nginx
+    image: nginx
+    ports:
+    - containerPort: 80
+";
+
+#[test]
+fn endpoints_follow_pod_readiness() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let svc = e2e::workspace().join("examples/seed/clusterip-service.yaml");
+    k.kubectl(&["apply", "-f", &svc.display().to_string()])?;
+    for (name, ip) in [("web-1", "127.244.0.11"), ("web-2", "127.244.0.12")] {
+        let p = write(&k, &format!("{name}.yaml"), &POD.replace("NAME", name))?;
+        k.kubectl(&["apply", "-f", &p])?;
+        let status = format!(
+            r#"{{"status":{{"phase":"Running","podIP":"{ip}","podIPs":[{{"ip":"{ip}"}}],"conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
+        );
+        k.kubectl(&[
+            "patch",
+            "pod",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ])?;
+    }
+    let endpoints = |want: &str| {
+        eventually(Duration::from_secs(10), || {
+            let got = k.kubectl(&[
+                "get",
+                "endpoints",
+                "clusterip-service",
+                "-o",
+                "jsonpath={.subsets[*].addresses[*].ip}",
+            ])?;
+            Ok((got == want).then_some(()))
+        })
+        .map_err(|e| e.context(format!("waiting for endpoints {want:?}")))
+    };
+    endpoints("127.244.0.11 127.244.0.12")?;
+    let table = k.kubectl(&["get", "endpoints", "clusterip-service"])?;
+    assert!(table.contains("127.244.0.11:80,127.244.0.12:80"), "{table}");
+    let describe = k.kubectl(&["describe", "svc", "clusterip-service"])?;
+    assert!(
+        describe.contains("127.244.0.11:80,127.244.0.12:80"),
+        "{describe}"
+    );
+
+    // A pod that is no longer ready leaves the Endpoints and stays in the slice, not ready.
+    k.kubectl(&[
+        "patch",
+        "pod",
+        "web-2",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"False"}]}}"#,
+    ])?;
+    endpoints("127.244.0.11")?;
+    let ready = k.kubectl(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=clusterip-service",
+        "-o",
+        "jsonpath={range .items[0].endpoints[*]}{.addresses[0]}={.conditions.ready} {end}",
+    ])?;
+    assert_eq!(ready.trim(), "127.244.0.11=true 127.244.0.12=false");
+
+    // Deleting a pod removes its endpoint.
+    k.kubectl(&["delete", "pod", "web-1"])?;
+    endpoints("")?;
+    Ok(())
+}
