@@ -4,12 +4,14 @@
 //! Today: [`loadbalancer`], which gives `type: LoadBalancer` Services an address from a pool,
 //! as MetalLB's controller does, and [`garbage_collector`], which deletes objects whose owners
 //! are gone and empties terminating namespaces, and [`endpointslice`], which keeps
-//! EndpointSlices and Endpoints in step with Pods. Start reading at [`run`].
+//! EndpointSlices and Endpoints in step with Pods, and [`replicaset`], which keeps each
+//! ReplicaSet at its replica count. Start reading at [`run`].
 
 pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
 pub mod loadbalancer;
+pub mod replicaset;
 
 use std::future::Future;
 
@@ -39,7 +41,8 @@ pub async fn run(
     tokio::select! {
         _ = loadbalancer::run(client.clone(), pool) => {}
         _ = garbage_collector::run(client.clone()) => {}
-        _ = endpointslice::run(client) => {}
+        _ = endpointslice::run(client.clone()) => {}
+        _ = replicaset::run(client) => {}
         _ = shutdown => {}
     }
     Ok(())

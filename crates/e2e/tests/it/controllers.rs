@@ -217,3 +217,64 @@ fn endpoints_follow_pod_readiness() -> anyhow::Result<()> {
     endpoints("")?;
     Ok(())
 }
+
+const REPLICASET: &str = "apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+";
+
+#[test]
+fn replicasets_keep_their_pod_count() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let rs = write(&k, "rs.yaml", REPLICASET)?;
+    k.kubectl(&["apply", "-f", &rs])?;
+    let pods = || -> anyhow::Result<Vec<String>> {
+        let out = k.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.metadata.name} {.metadata.ownerReferences[0].kind}{\"\\n\"}{end}"])?;
+        Ok(out.lines().map(str::to_owned).collect())
+    };
+    let three = eventually(Duration::from_secs(10), || {
+        let p = pods()?;
+        Ok((p.len() == 3).then_some(p))
+    })?;
+    assert!(
+        three
+            .iter()
+            .all(|l| l.starts_with("web-") && l.ends_with(" ReplicaSet")),
+        "{three:?}"
+    );
+    // No more than asked for, even after a while.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pods()?.len(), 3);
+    k.kubectl(&["scale", "rs", "web", "--replicas", "1"])?;
+    eventually(Duration::from_secs(10), || {
+        Ok((pods()?.len() == 1).then_some(()))
+    })?;
+    eventually(Duration::from_secs(10), || {
+        let st = k.kubectl(&[
+            "get",
+            "rs",
+            "web",
+            "-o",
+            "jsonpath={.status.replicas}/{.status.observedGeneration}",
+        ])?;
+        Ok((st == "1/2").then_some(()))
+    })?;
+    // Deleting the set takes its pods with it (background garbage collection).
+    k.kubectl(&["delete", "rs", "web"])?;
+    eventually(Duration::from_secs(10), || {
+        Ok(pods()?.is_empty().then_some(()))
+    })?;
+    Ok(())
+}
