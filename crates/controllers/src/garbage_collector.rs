@@ -233,14 +233,17 @@ pub async fn run(client: kube::Client) {
         }
         let all_synced = graph.synced.len() == resources.len();
         let actions = graph.actions(all_synced, |r| Some(r) == namespaces);
-        // An action is retried only after the graph changed in a way that brings it back.
+        // A successful action is not repeated while the graph still asks for it (its effect
+        // has not come back through the watch yet); a failed one is tried again on the next
+        // change.
         done.retain(|a| actions.contains(a));
         for action in actions {
             if done.contains(&action) {
                 continue;
             }
-            execute(&client, &resources, &graph, &action).await;
-            done.insert(action);
+            if execute(&client, &resources, &graph, &action).await {
+                done.insert(action);
+            }
         }
     }
 }
@@ -257,12 +260,13 @@ impl Ord for Action {
     }
 }
 
+/// Carries out one action; returns whether it succeeded.
 async fn execute(
     client: &kube::Client,
     resources: &[(ApiResource, Scope)],
     graph: &Graph,
     action: &Action,
-) {
+) -> bool {
     let target = |uid: &str| {
         let n = graph.nodes.get(uid)?;
         let (ar, scope) = resources.get(n.resource)?;
@@ -334,8 +338,14 @@ async fn execute(
             }
         }
     };
-    if let Err(err) = result {
-        tracing::debug!(%err, ?action, "garbage collector action failed; it is retried on the next change");
+    match result {
+        Ok(()) => true,
+        // Already gone is as good as done.
+        Err(kube::Error::Api(status)) if status.code == 404 => true,
+        Err(err) => {
+            tracing::debug!(%err, ?action, "garbage collector action failed; it is retried on the next change");
+            false
+        }
     }
 }
 

@@ -416,7 +416,7 @@ impl Store {
             .db
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        {
+        let upto = {
             let mut state = self
                 .shared
                 .state
@@ -427,7 +427,8 @@ impl Store {
                 state.history.pop_front();
             }
             state.compacted = state.compacted.max(upto);
-        }
+            state.compacted
+        };
         db.compact(upto)
     }
 
