@@ -18,38 +18,16 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::{Value, json};
 
+use crate::mirror::{Key, Mirror, Seen, key_of, pod_ready, selects};
+
 /// The field manager of this controller's writes.
 const MANAGER: &str = "endpointslice-controller.k8s.io";
-
-type Key = (String, String);
 
 /// A Service port resolved for one pod: (name, port, protocol).
 type PortSet = Vec<(String, i32, String)>;
 
 /// Ready and not-ready addresses of one Endpoints subset.
 type Addresses = (Vec<Value>, Vec<Value>);
-
-fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Key {
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
-fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
-    let labels = pod.metadata.labels.as_ref();
-    !selector.is_empty()
-        && selector
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-}
-
-fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
 
 /// The port a Service port reaches on `pod`: a number, or a named container port.
 fn target_port(port: &k8s_openapi::api::core::v1::ServicePort, pod: &Pod) -> Option<i32> {
@@ -226,10 +204,8 @@ pub async fn run(client: kube::Client) {
         .default_backoff()
         .map(|ev| Change::Pod(Box::new(ev)));
     let mut changes = std::pin::pin!(futures::stream::select(services, pods));
-    let mut svcs: BTreeMap<Key, Service> = BTreeMap::new();
-    let mut pods: BTreeMap<Key, Pod> = BTreeMap::new();
-    let (mut init_svcs, mut init_pods) = (Vec::new(), Vec::new());
-    let (mut svcs_synced, mut pods_synced) = (false, false);
+    let mut svcs: Mirror<Service> = Mirror::default();
+    let mut pods: Mirror<Pod> = Mirror::default();
     let mut written: BTreeMap<Key, (Value, Value)> = BTreeMap::new();
     let mut dirty: BTreeSet<Key> = BTreeSet::new();
     while let Some(change) = changes.next().await {
@@ -238,72 +214,42 @@ pub async fn run(client: kube::Client) {
                 Err(err) => {
                     tracing::debug!(%err, "endpointslice service watch error; retrying with backoff");
                 }
-                Ok(watcher::Event::Init) => init_svcs.clear(),
-                Ok(watcher::Event::InitApply(s)) => init_svcs.push(s),
-                Ok(watcher::Event::InitDone) => {
-                    svcs = init_svcs
-                        .drain(..)
-                        .map(|s| (key_of(&s.metadata), s))
-                        .collect();
-                    dirty.extend(svcs.keys().cloned());
-                    svcs_synced = true;
-                }
-                Ok(watcher::Event::Apply(s)) => {
-                    dirty.insert(key_of(&s.metadata));
-                    svcs.insert(key_of(&s.metadata), s);
-                }
-                Ok(watcher::Event::Delete(s)) => {
-                    let k = key_of(&s.metadata);
-                    svcs.remove(&k);
-                    if written.remove(&k).is_some() {
-                        // The slice goes with its owner; the Endpoints object has none.
-                        let api: Api<k8s_openapi::api::core::v1::Endpoints> =
-                            Api::namespaced(client.clone(), &k.0);
-                        let _ = api.delete(&k.1, &DeleteParams::default()).await;
+                Ok(ev) => match svcs.handle(ev) {
+                    Seen::Nothing => {}
+                    Seen::Synced => dirty.extend(svcs.items.keys().cloned()),
+                    Seen::Applied { new, .. } => {
+                        dirty.insert(key_of(&new.metadata));
                     }
-                }
+                    Seen::Deleted(s) => {
+                        let k = key_of(&s.metadata);
+                        if written.remove(&k).is_some() {
+                            // The slice goes with its owner; the Endpoints object has none.
+                            let api: Api<k8s_openapi::api::core::v1::Endpoints> =
+                                Api::namespaced(client.clone(), &k.0);
+                            let _ = api.delete(&k.1, &DeleteParams::default()).await;
+                        }
+                    }
+                },
             },
             Change::Pod(ev) => {
-                let ev = match *ev {
-                    Ok(ev) => ev,
+                let touched: Vec<Pod> = match *ev {
                     Err(err) => {
                         tracing::debug!(%err, "endpointslice pod watch error; retrying with backoff");
                         continue;
                     }
-                };
-                let touched: Vec<Pod> = match ev {
-                    watcher::Event::Init => {
-                        init_pods.clear();
-                        Vec::new()
-                    }
-                    watcher::Event::InitApply(p) => {
-                        init_pods.push(p);
-                        Vec::new()
-                    }
-                    watcher::Event::InitDone => {
-                        pods = init_pods
-                            .drain(..)
-                            .map(|p| (key_of(&p.metadata), p))
-                            .collect();
-                        pods_synced = true;
-                        dirty.extend(svcs.keys().cloned());
-                        Vec::new()
-                    }
-                    watcher::Event::Apply(p) => {
-                        let old = pods.insert(key_of(&p.metadata), p.clone());
-                        old.into_iter().chain([p]).collect()
-                    }
-                    watcher::Event::Delete(p) => {
-                        pods.remove(&key_of(&p.metadata));
-                        vec![p]
-                    }
+                    Ok(ev) => match pods.handle(ev) {
+                        Seen::Nothing => Vec::new(),
+                        Seen::Synced => {
+                            dirty.extend(svcs.items.keys().cloned());
+                            Vec::new()
+                        }
+                        Seen::Applied { old, new } => old.into_iter().chain([new]).collect(),
+                        Seen::Deleted(p) => vec![p],
+                    },
                 };
                 for p in touched {
                     let ns = p.metadata.namespace.clone().unwrap_or_default();
-                    for (k, s) in svcs.range((ns.clone(), String::new())..) {
-                        if k.0 != ns {
-                            break;
-                        }
+                    for (k, s) in svcs.in_namespace(&ns) {
                         let selector = s
                             .spec
                             .as_ref()
@@ -316,19 +262,17 @@ pub async fn run(client: kube::Client) {
                 }
             }
         }
-        if !(svcs_synced && pods_synced) {
+        if !(svcs.synced() && pods.synced()) {
             continue;
         }
         let now = jiff::Timestamp::now()
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         for k in std::mem::take(&mut dirty) {
-            let Some(svc) = svcs.get(&k) else { continue };
-            let in_ns: Vec<&Pod> = pods
-                .range((k.0.clone(), String::new())..)
-                .take_while(|(pk, _)| pk.0 == k.0)
-                .map(|(_, p)| p)
-                .collect();
+            let Some(svc) = svcs.items.get(&k) else {
+                continue;
+            };
+            let in_ns: Vec<&Pod> = pods.in_namespace(&k.0).map(|(_, p)| p).collect();
             let Some((slice, endpoints)) = desired(svc, &in_ns, &now) else {
                 continue;
             };

@@ -11,6 +11,7 @@ pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
 pub mod loadbalancer;
+pub mod mirror;
 pub mod replicaset;
 
 use std::future::Future;

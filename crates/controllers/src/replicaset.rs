@@ -13,29 +13,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::{Value, json};
 
-type Key = (String, String);
-
-fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Key {
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
-fn matches(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
-    let labels = pod.metadata.labels.as_ref();
-    !selector.is_empty()
-        && selector
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
+use crate::mirror::{Key, Mirror, Seen, key_of, pod_ready, selects};
 
 fn is_active(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
@@ -78,7 +56,7 @@ fn plan(rs: &ReplicaSet, pods: &[&Pod]) -> Plan {
     let mut owned: Vec<&Pod> = Vec::new();
     let mut adopt = Vec::new();
     for pod in pods {
-        if !matches(&selector, pod) {
+        if !selects(&selector, pod) {
             continue;
         }
         match owner_uid(pod) {
@@ -97,8 +75,8 @@ fn plan(rs: &ReplicaSet, pods: &[&Pod]) -> Plan {
         let mut victims = active.clone();
         // Not ready before ready, then the newest first, as upstream's ranking prefers.
         victims.sort_by(|a, b| {
-            is_ready(a)
-                .cmp(&is_ready(b))
+            pod_ready(a)
+                .cmp(&pod_ready(b))
                 .then_with(|| {
                     b.metadata
                         .creation_timestamp
@@ -116,10 +94,10 @@ fn plan(rs: &ReplicaSet, pods: &[&Pod]) -> Plan {
                 .collect(),
         )
     };
-    let ready = active.iter().filter(|p| is_ready(p)).count();
+    let ready = active.iter().filter(|p| pod_ready(p)).count();
     let fully_labeled = active
         .iter()
-        .filter(|p| matches(&template_labels, p) || template_labels.is_empty())
+        .filter(|p| selects(&template_labels, p) || template_labels.is_empty())
         .count();
     let status = json!({
         "replicas": active.len(),
@@ -207,12 +185,9 @@ async fn reconcile(
 }
 
 /// Marks dirty the sets that own `pod`, or that might adopt it.
-fn mark(sets: &BTreeMap<Key, ReplicaSet>, dirty: &mut std::collections::BTreeSet<Key>, pod: &Pod) {
+fn mark(sets: &Mirror<ReplicaSet>, dirty: &mut std::collections::BTreeSet<Key>, pod: &Pod) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    for (k, rs) in sets.range((ns.clone(), String::new())..) {
-        if k.0 != ns {
-            break;
-        }
+    for (k, rs) in sets.in_namespace(&ns) {
         let owner = owner_uid(pod);
         if owner.is_none() || owner == rs.metadata.uid.as_deref() {
             dirty.insert(k.clone());
@@ -288,72 +263,52 @@ pub async fn run(client: kube::Client) {
         .default_backoff()
         .map(|e| Change::Pod(Box::new(e)));
     let mut changes = std::pin::pin!(futures::stream::select(sets, pods));
-    let mut sets: BTreeMap<Key, ReplicaSet> = BTreeMap::new();
-    let mut pods: BTreeMap<Key, Pod> = BTreeMap::new();
-    let (mut init_sets, mut init_pods) = (Vec::new(), Vec::new());
-    let (mut sets_synced, mut pods_synced) = (false, false);
+    let mut sets: Mirror<ReplicaSet> = Mirror::default();
+    let mut pods: Mirror<Pod> = Mirror::default();
     let mut dirty: std::collections::BTreeSet<Key> = Default::default();
     let mut expectations = Expectations::default();
     while let Some(change) = changes.next().await {
         match change {
             Change::Set(ev) => match *ev {
-                Ok(watcher::Event::Init) => init_sets.clear(),
-                Ok(watcher::Event::InitApply(rs)) => init_sets.push(rs),
-                Ok(watcher::Event::InitDone) => {
-                    sets = init_sets
-                        .drain(..)
-                        .map(|r| (key_of(&r.metadata), r))
-                        .collect();
-                    dirty.extend(sets.keys().cloned());
-                    sets_synced = true;
-                }
-                Ok(watcher::Event::Apply(rs)) => {
-                    dirty.insert(key_of(&rs.metadata));
-                    sets.insert(key_of(&rs.metadata), rs);
-                }
-                Ok(watcher::Event::Delete(rs)) => {
-                    sets.remove(&key_of(&rs.metadata));
-                }
                 Err(err) => tracing::debug!(%err, "replicaset watch error; retrying with backoff"),
+                Ok(ev) => match sets.handle(ev) {
+                    Seen::Synced => dirty.extend(sets.items.keys().cloned()),
+                    Seen::Applied { new, .. } => {
+                        dirty.insert(key_of(&new.metadata));
+                    }
+                    Seen::Nothing | Seen::Deleted(_) => {}
+                },
             },
             Change::Pod(ev) => match *ev {
-                Ok(watcher::Event::Init) => init_pods.clear(),
-                Ok(watcher::Event::InitApply(p)) => init_pods.push(p),
-                Ok(watcher::Event::InitDone) => {
-                    pods = init_pods
-                        .drain(..)
-                        .map(|p| (key_of(&p.metadata), p))
-                        .collect();
-                    dirty.extend(sets.keys().cloned());
-                    pods_synced = true;
-                }
-                Ok(watcher::Event::Apply(p)) => {
-                    let k = key_of(&p.metadata);
-                    mark(&sets, &mut dirty, &p);
-                    if !pods.contains_key(&k) {
-                        expectations.observed_create(&p);
-                    }
-                    if p.metadata.deletion_timestamp.is_some() {
-                        expectations.observed_delete(&k);
-                    }
-                    pods.insert(k, p);
-                }
-                Ok(watcher::Event::Delete(p)) => {
-                    let k = key_of(&p.metadata);
-                    mark(&sets, &mut dirty, &p);
-                    expectations.observed_delete(&k);
-                    pods.remove(&k);
-                }
                 Err(err) => {
                     tracing::debug!(%err, "replicaset pod watch error; retrying with backoff")
                 }
+                Ok(ev) => match pods.handle(ev) {
+                    Seen::Nothing => {}
+                    Seen::Synced => dirty.extend(sets.items.keys().cloned()),
+                    Seen::Applied { old, new } => {
+                        mark(&sets, &mut dirty, &new);
+                        if old.is_none() {
+                            expectations.observed_create(&new);
+                        }
+                        if new.metadata.deletion_timestamp.is_some() {
+                            expectations.observed_delete(&key_of(&new.metadata));
+                        }
+                    }
+                    Seen::Deleted(p) => {
+                        mark(&sets, &mut dirty, &p);
+                        expectations.observed_delete(&key_of(&p.metadata));
+                    }
+                },
             },
         }
-        if !(sets_synced && pods_synced) {
+        if !(sets.synced() && pods.synced()) {
             continue;
         }
         for k in std::mem::take(&mut dirty) {
-            let Some(rs) = sets.get(&k) else { continue };
+            let Some(rs) = sets.items.get(&k) else {
+                continue;
+            };
             if !expectations.satisfied(rs.metadata.uid.as_deref().unwrap_or_default()) {
                 // Our own creates and deletes are still on their way back through the watch;
                 // acting now would count them twice. The watch event that settles them marks
@@ -361,11 +316,7 @@ pub async fn run(client: kube::Client) {
                 dirty.insert(k);
                 continue;
             }
-            let in_ns: Vec<&Pod> = pods
-                .range((k.0.clone(), String::new())..)
-                .take_while(|(pk, _)| pk.0 == k.0)
-                .map(|(_, p)| p)
-                .collect();
+            let in_ns: Vec<&Pod> = pods.in_namespace(&k.0).map(|(_, p)| p).collect();
             if let Err(err) = reconcile(&client, rs, &in_ns, &mut expectations).await {
                 tracing::debug!(%err, replicaset = %k.1, "reconcile failed; retried on the next change");
             }
