@@ -7,6 +7,7 @@
 //! EndpointSlices and Endpoints in step with Pods, and [`replicaset`], which keeps each
 //! ReplicaSet at its replica count. Start reading at [`run`].
 
+pub mod deployment;
 pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
@@ -43,7 +44,8 @@ pub async fn run(
         _ = loadbalancer::run(client.clone(), pool) => {}
         _ = garbage_collector::run(client.clone()) => {}
         _ = endpointslice::run(client.clone()) => {}
-        _ = replicaset::run(client) => {}
+        _ = replicaset::run(client.clone()) => {}
+        _ = deployment::run(client) => {}
         _ = shutdown => {}
     }
     Ok(())

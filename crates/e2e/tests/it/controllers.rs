@@ -278,3 +278,104 @@ fn replicasets_keep_their_pod_count() -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1
+";
+
+/// Until the node agent runs pods, the test plays kubelet: every pod without a Ready
+/// condition gets an address and becomes Ready. Returns the pods seen (name, image, ready
+/// before this call).
+fn play_kubelet(k: &Knet) -> anyhow::Result<Vec<(String, String, bool)>> {
+    let out = k.kubectl(&["get", "pods", "-l", "app=web", "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.spec.containers[0].image} {.status.conditions[0].status}{\"\\n\"}{end}"])?;
+    let mut seen = Vec::new();
+    for (i, line) in out.lines().enumerate() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let (name, image) = (
+            parts[0].to_owned(),
+            parts.get(1).copied().unwrap_or("").to_owned(),
+        );
+        let ready = parts.get(2) == Some(&"True");
+        if !ready {
+            let status = format!(
+                r#"{{"status":{{"phase":"Running","podIP":"127.244.1.{}","conditions":[{{"type":"Ready","status":"True"}}]}}}}"#,
+                i + 2
+            );
+            k.kubectl(&[
+                "patch",
+                "pod",
+                &name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &status,
+            ])?;
+        }
+        seen.push((name, image, ready));
+    }
+    Ok(seen)
+}
+
+#[test]
+fn deployments_roll_within_surge_and_unavailability() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let d = write(&k, "d.yaml", DEPLOYMENT)?;
+    k.kubectl(&["apply", "-f", &d])?;
+    eventually(Duration::from_secs(20), || {
+        play_kubelet(&k)?;
+        let st = k.kubectl(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ])?;
+        Ok((st == "2").then_some(()))
+    })?;
+    let out = k.kubectl(&["rollout", "status", "deploy/web", "--timeout=20s"])?;
+    assert!(out.contains("successfully rolled out"), "{out}");
+
+    k.kubectl(&["set", "image", "deploy/web", "web=nginx:2"])?;
+    // Roll, one ready pod at a time; at every look, at most 3 pods exist (maxSurge 1) and at
+    // least 2 of them were ready before this look (maxUnavailable 0).
+    eventually(Duration::from_secs(30), || {
+        let seen = play_kubelet(&k)?;
+        let live = seen.len();
+        let ready_before = seen.iter().filter(|(_, _, r)| *r).count();
+        assert!(live <= 3, "surge exceeded: {seen:?}");
+        assert!(ready_before >= 2, "fewer than 2 ready pods: {seen:?}");
+        let done = live == 2 && seen.iter().all(|(_, img, r)| img == "nginx:2" && *r);
+        Ok(done.then_some(()))
+    })?;
+    let out = k.kubectl(&["rollout", "status", "deploy/web", "--timeout=20s"])?;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let history = k.kubectl(&["rollout", "history", "deploy/web"])?;
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+
+    k.kubectl(&["rollout", "undo", "deploy/web"])?;
+    eventually(Duration::from_secs(30), || {
+        let seen = play_kubelet(&k)?;
+        Ok(
+            (seen.len() == 2 && seen.iter().all(|(_, img, r)| img == "nginx:1" && *r))
+                .then_some(()),
+        )
+    })?;
+    Ok(())
+}
