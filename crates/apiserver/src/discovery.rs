@@ -75,6 +75,13 @@ fn aggregated_resource(r: &Resource) -> Value {
             "verbs": ["get", "patch", "update"],
         }));
     }
+    if r.kind == "Pod" && r.version == "v1" {
+        subresources.push(json!({
+            "subresource": "binding",
+            "responseKind": {"group": "", "version": "v1", "kind": "Binding"},
+            "verbs": ["create"],
+        }));
+    }
     if r.scale {
         subresources.push(json!({
             "subresource": "scale",

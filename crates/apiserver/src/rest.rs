@@ -1279,3 +1279,57 @@ pub async fn delete_collection(
         "metadata": {"resourceVersion": state.store.revision().to_string()}, "items": items,
     })))
 }
+
+/// POST `pods/{name}/binding`: assigns a pending pod to a node, once, as the scheduler does.
+pub async fn bind(state: &Arc<State>, t: &Target, body: Value) -> Result<Reply, ApiError> {
+    let name = require_name(t)?.to_owned();
+    let node = body
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("a Binding needs target.name"))?
+        .to_owned();
+    let res = t.res;
+    commit(state, key_of(t, &name), move |_st, cur| {
+        let Some(cur) = cur else {
+            return Err(ApiError::not_found(res, &name));
+        };
+        match cur.pointer("/spec/nodeName").and_then(Value::as_str) {
+            Some(bound) if !bound.is_empty() => {
+                return Err(ApiError::conflict(
+                    res,
+                    &name,
+                    &format!("pod {name} is already assigned to node \"{bound}\""),
+                ));
+            }
+            _ => {}
+        }
+        if object::is_terminating(cur) {
+            return Err(ApiError::conflict(
+                res,
+                &name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        let mut new = Value::clone(cur);
+        new["spec"]["nodeName"] = json!(node);
+        let conditions = new["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut conditions: Vec<Value> = conditions
+            .into_iter()
+            .filter(|c| c["type"] != "PodScheduled")
+            .collect();
+        conditions.push(json!({"type": "PodScheduled", "status": "True",
+                               "lastTransitionTime": object::now()}));
+        new["status"]["conditions"] = json!(conditions);
+        Ok((store::Write::Put(new), Reserved::default()))
+    })
+    .await?;
+    Ok(Reply {
+        code: 201,
+        body: json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        warnings: Vec::new(),
+    })
+}

@@ -399,6 +399,10 @@ async fn resource_request(
             let obj = decode_body(content_type, &body)?;
             rest::create(state, &t, obj, &query).await?
         }
+        Method::POST if t.res.kind == "Pod" && t.sub.as_deref() == Some("binding") => {
+            let obj = decode_body(content_type, &body)?;
+            rest::bind(state, &t, obj).await?
+        }
         Method::PUT if t.name.is_some() => {
             let obj = decode_body(content_type, &body)?;
             rest::update(state, &t, obj, &query).await?

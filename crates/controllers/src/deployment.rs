@@ -104,6 +104,12 @@ fn scale_plan(
     let mut old_targets: BTreeMap<String, i32> = BTreeMap::new();
     let new_current = new.map(replicas).unwrap_or(0);
     let old_total: i32 = old.iter().map(|r| replicas(r)).sum();
+    // Pods that still exist count against the surge even when their set was already told to
+    // shrink: an old pod lives until its deletion is observed.
+    let old_existing: i32 = old
+        .iter()
+        .map(|r| replicas(r).max(r.status.as_ref().map(|s| s.replicas).unwrap_or(0)))
+        .sum();
     if recreate {
         for r in old {
             old_targets.insert(r.metadata.name.clone().unwrap_or_default(), 0);
@@ -135,7 +141,7 @@ fn scale_plan(
     let new_target = if new_current >= desired {
         desired
     } else {
-        let room = desired + surge - (new_current + old_total);
+        let room = desired + surge - (new_current + old_existing);
         new_current + room.clamp(0, desired - new_current)
     };
     for r in old {

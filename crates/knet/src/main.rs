@@ -31,6 +31,27 @@ enum Command {
     Controllers(ControllersArgs),
     /// The built-in echo workload (HTTP, UDP, WebSocket on /ws).
     Echo(EchoArgs),
+    /// Run only the node agent, against the API server in a kubeconfig.
+    Agent(AgentArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AgentArgs {
+    /// Kubeconfig of the API server (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The Node's name (default: the host name).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// The Node's address.
+    #[arg(long, default_value = "127.0.0.1")]
+    node_ip: std::net::IpAddr,
+    /// Pod address range.
+    #[arg(long, default_value = "127.244.0.0/16")]
+    pod_cidr: String,
+    /// Where container logs go.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -276,6 +297,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This machine's host name, the Node's name.
+fn node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_lowercase())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "knet-node".to_owned())
+}
+
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -305,6 +335,25 @@ async fn apiserver_only(args: ApiserverArgs) -> anyhow::Result<()> {
         server.kubeconfig_path().display()
     );
     server.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn agent_only(args: AgentArgs) -> anyhow::Result<()> {
+    let client = match args.kubeconfig {
+        Some(path) => client_for(&path).await?,
+        None => kube::Client::try_default().await?,
+    };
+    let config = agent::Config {
+        node_name: args.node_name.unwrap_or_else(node_name),
+        node_ip: args.node_ip,
+        pod_cidr: args.pod_cidr,
+        log_dir: args
+            .log_dir
+            .unwrap_or_else(|| default_data_dir().join("logs")),
+        knet_bin: std::env::current_exe().context("locating the knet binary")?,
+    };
+    println!("knet: ready agent node={}", config.node_name);
+    agent::run(config, client, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -344,6 +393,7 @@ fn main() -> std::process::ExitCode {
             Command::Apiserver(args) => apiserver_only(args).await,
             Command::Controllers(args) => controllers_only(args).await,
             Command::Echo(args) => echo::run(args.listen, args.udp).await,
+            Command::Agent(args) => agent_only(args).await,
         }
     });
     match result {

@@ -1,0 +1,117 @@
+//! Containers as processes: the command line and environment kubelet would give a container,
+//! a process group per container (so signals reach everything it started), and logs appended
+//! to one file per container.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// Kubernetes' `$(VAR)` expansion: a defined variable is replaced, an undefined reference is
+/// left as written, and `$$` escapes a `$`.
+pub fn expand(text: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('(') {
+            match body.find(')') {
+                Some(end) => {
+                    let name = &body[..end];
+                    match env.get(name) {
+                        Some(v) => out.push_str(v),
+                        None => {
+                            out.push_str("$(");
+                            out.push_str(name);
+                            out.push(')');
+                        }
+                    }
+                    rest = &body[end + 1..];
+                }
+                None => {
+                    out.push_str("$(");
+                    rest = body;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Everything needed to start one container's process.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// argv[0] and the rest.
+    pub argv: Vec<String>,
+    /// The environment, in order.
+    pub env: Vec<(String, String)>,
+    /// `workingDir`.
+    pub cwd: Option<String>,
+    /// Where stdout and stderr go (appended).
+    pub log: PathBuf,
+}
+
+/// Starts the process in a new process group.
+pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command",
+        ));
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = spec.cwd.as_deref().filter(|d| !d.is_empty()) {
+        cmd.current_dir(dir);
+    }
+    cmd.spawn()
+}
+
+/// Sends `signal` to the whole process group led by `pid`.
+pub fn signal_group(pid: u32, signal: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = killpg(Pid::from_raw(pid), signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_follows_kubernetes() {
+        let env: BTreeMap<String, String> =
+            [("POD_IP".to_owned(), "127.244.0.2".to_owned())].into();
+        let cases = [
+            ("--listen=$(POD_IP):80", "--listen=127.244.0.2:80"),
+            ("$(MISSING)", "$(MISSING)"),
+            ("$$(POD_IP)", "$(POD_IP)"),
+            ("cost $5", "cost $5"),
+            ("$(unclosed", "$(unclosed"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(expand(input, &env), want, "{input}");
+        }
+    }
+}
