@@ -205,6 +205,14 @@ async fn reconcile(
         .collect();
     let max_revision = owned.iter().map(|r| revision(r)).max().unwrap_or(0);
     let (new_target, old_targets) = scale_plan(d, new, &old);
+    tracing::debug!(
+        deployment = %name,
+        new = ?new.map(|n| (n.metadata.name.clone(), replicas(n), n.status.as_ref().map(|s| (s.replicas, s.available_replicas)))),
+        old = ?old.iter().map(|r| (r.metadata.name.clone(), replicas(r), r.status.as_ref().map(|s| (s.replicas, s.available_replicas)))).collect::<Vec<_>>(),
+        new_target,
+        ?old_targets,
+        "rollout step"
+    );
 
     let new = match new {
         Some(n) => {

@@ -55,6 +55,17 @@ pub struct Knet {
     pub api: String,
     /// Extra arguments given at start, reused on restart.
     args: Vec<String>,
+    /// This instance's own pod range (kept across restarts).
+    pub pod_cidr: String,
+}
+
+/// A pod range no other instance of this test run uses: 127.X.Y.0/24, with X from a
+/// per-process counter and Y from the process id.
+fn unique_pod_cidr() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("127.{}.{}.0/24", 150 + n % 90, std::process::id() % 250)
 }
 
 impl Knet {
@@ -67,6 +78,7 @@ impl Knet {
             dir,
             api: String::new(),
             args,
+            pod_cidr: unique_pod_cidr(),
         };
         k.start()?;
         Ok(k)
@@ -77,6 +89,10 @@ impl Knet {
         cmd.arg("up").arg("--data-dir").arg(self.dir.path());
         if !self.args.iter().any(|a| a == "--api-addr") {
             cmd.args(["--api-addr", "127.0.0.1:0"]);
+        }
+        if !self.args.iter().any(|a| a == "--pod-cidr") {
+            // Instances running side by side must not hand out the same pod addresses.
+            cmd.args(["--pod-cidr", &self.pod_cidr]);
         }
         cmd.args(["--network", "loopback"])
             .args(&self.args)

@@ -270,6 +270,31 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }));
 
     let client = client_for(&kubeconfig).await?;
+    if netns {
+        eprintln!(
+            "knet: note: the netns network mode is not implemented yet; pods get loopback addresses from 127.244.0.0/16"
+        );
+    }
+    let pod_cidr = match (&args.pod_cidr, netns) {
+        (Some(cidr), false) => cidr.clone(),
+        _ => "127.244.0.0/16".to_owned(),
+    };
+    let (agent_stop_tx, mut agent_stop) = tokio::sync::watch::channel(false);
+    let agent = tokio::spawn(agent::run(
+        agent::Config {
+            node_name: node_name(),
+            node_ip: args
+                .node_ip
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+            pod_cidr,
+            log_dir: data_dir.join("logs"),
+            knet_bin: std::env::current_exe().context("locating the knet binary")?,
+        },
+        client.clone(),
+        async move {
+            let _ = agent_stop.changed().await;
+        },
+    ));
     let (ctrl_stop_tx, mut ctrl_stop) = tokio::sync::watch::channel(false);
     let controllers = tokio::spawn(controllers::run(
         controllers::Config { lb_pools: lb_pool },
@@ -290,6 +315,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let _ = std::io::stdout().flush();
 
     shutdown_signal().await;
+    // Pods first (each gets its grace period), then the controllers, then the API server.
+    let _ = agent_stop_tx.send(true);
+    let _ = agent.await;
     let _ = ctrl_stop_tx.send(true);
     let _ = controllers.await;
     let _ = api_stop_tx.send(true);

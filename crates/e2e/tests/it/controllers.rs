@@ -135,12 +135,14 @@ fn deleting_a_namespace_deletes_its_content() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pod pinned to a node that no agent serves: the test itself plays kubelet for it.
 const POD: &str = "apiVersion: v1
 kind: Pod
 metadata:
   name: NAME
   labels: {app: nginx-for-svc}
 spec:
+  nodeName: test-kubelet
   containers:
   - name: nginx
     image: nginx
@@ -212,9 +214,19 @@ fn endpoints_follow_pod_readiness() -> anyhow::Result<()> {
     ])?;
     assert_eq!(ready.trim(), "127.244.0.11=true 127.244.0.12=false");
 
-    // Deleting a pod removes its endpoint.
-    k.kubectl(&["delete", "pod", "web-1"])?;
+    // Deleting a pod takes its endpoint out of service at once: it is terminating, and its
+    // node's agent would now stop it.
+    k.kubectl(&["delete", "pod", "web-1", "--wait=false"])?;
     endpoints("")?;
+    let terminating = k.kubectl(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=clusterip-service",
+        "-o",
+        "jsonpath={.items[0].endpoints[0].conditions.terminating}",
+    ])?;
+    assert_eq!(terminating, "true");
     Ok(())
 }
 
@@ -299,36 +311,29 @@ spec:
         image: nginx:1
 ";
 
-/// Until the node agent runs pods, the test plays kubelet: every pod without a Ready
-/// condition gets an address and becomes Ready. Returns the pods seen (name, image, ready
-/// before this call).
-fn play_kubelet(k: &Knet) -> anyhow::Result<Vec<(String, String, bool)>> {
-    let out = k.kubectl(&["get", "pods", "-l", "app=web", "-o",
-        "jsonpath={range .items[*]}{.metadata.name} {.spec.containers[0].image} {.status.conditions[0].status}{\"\\n\"}{end}"])?;
+/// The live (not terminating) pods of the `web` Deployment: (name, image, ready). The node
+/// agent inside `knet up` runs them: a pod is ready once its process runs, and a deleted pod is
+/// terminated and removed by the agent.
+fn live_pods(k: &Knet) -> anyhow::Result<Vec<(String, String, bool)>> {
+    let out = k.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.spec.containers[0].image} {.metadata.deletionTimestamp}/ {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+    ])?;
     let mut seen = Vec::new();
-    for (i, line) in out.lines().enumerate() {
+    for line in out.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
-        let (name, image) = (
+        if parts.get(2).is_some_and(|d| *d != "/") {
+            continue;
+        }
+        seen.push((
             parts[0].to_owned(),
             parts.get(1).copied().unwrap_or("").to_owned(),
-        );
-        let ready = parts.get(2) == Some(&"True");
-        if !ready {
-            let status = format!(
-                r#"{{"status":{{"phase":"Running","podIP":"127.244.1.{}","conditions":[{{"type":"Ready","status":"True"}}]}}}}"#,
-                i + 2
-            );
-            k.kubectl(&[
-                "patch",
-                "pod",
-                &name,
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &status,
-            ])?;
-        }
-        seen.push((name, image, ready));
+            parts.get(3) == Some(&"True"),
+        ));
     }
     Ok(seen)
 }
@@ -339,7 +344,7 @@ fn deployments_roll_within_surge_and_unavailability() -> anyhow::Result<()> {
     let d = write(&k, "d.yaml", DEPLOYMENT)?;
     k.kubectl(&["apply", "-f", &d])?;
     eventually(Duration::from_secs(20), || {
-        play_kubelet(&k)?;
+        live_pods(&k)?;
         let st = k.kubectl(&[
             "get",
             "deploy",
@@ -353,14 +358,14 @@ fn deployments_roll_within_surge_and_unavailability() -> anyhow::Result<()> {
     assert!(out.contains("successfully rolled out"), "{out}");
 
     k.kubectl(&["set", "image", "deploy/web", "web=nginx:2"])?;
-    // Roll, one ready pod at a time; at every look, at most 3 pods exist (maxSurge 1) and at
-    // least 2 of them were ready before this look (maxUnavailable 0).
+    // At every look during the roll, at most 3 pods are live (maxSurge 1) and at least 2 of
+    // them are ready (maxUnavailable 0).
     eventually(Duration::from_secs(30), || {
-        let seen = play_kubelet(&k)?;
+        let seen = live_pods(&k)?;
         let live = seen.len();
-        let ready_before = seen.iter().filter(|(_, _, r)| *r).count();
+        let ready = seen.iter().filter(|(_, _, r)| *r).count();
         assert!(live <= 3, "surge exceeded: {seen:?}");
-        assert!(ready_before >= 2, "fewer than 2 ready pods: {seen:?}");
+        assert!(ready >= 2, "fewer than 2 ready pods: {seen:?}");
         let done = live == 2 && seen.iter().all(|(_, img, r)| img == "nginx:2" && *r);
         Ok(done.then_some(()))
     })?;
@@ -371,11 +376,79 @@ fn deployments_roll_within_surge_and_unavailability() -> anyhow::Result<()> {
 
     k.kubectl(&["rollout", "undo", "deploy/web"])?;
     eventually(Duration::from_secs(30), || {
-        let seen = play_kubelet(&k)?;
+        let seen = live_pods(&k)?;
         Ok(
             (seen.len() == 2 && seen.iter().all(|(_, img, r)| img == "nginx:1" && *r))
                 .then_some(()),
         )
     })?;
+    Ok(())
+}
+
+#[test]
+fn the_seed_runs_as_processes_with_endpoints_and_stops_cleanly() -> anyhow::Result<()> {
+    let seed = e2e::workspace().join("examples/seed").display().to_string();
+    let mut k = Knet::up(&["-f", &seed])?;
+    let prefix = k.pod_cidr.trim_end_matches("0/24").to_owned();
+    // Both nginx-for-svc pods run (as `knet echo` on port 80) and are the Service's endpoints.
+    let ips = eventually(Duration::from_secs(20), || {
+        let ips = k.kubectl(&[
+            "get",
+            "endpoints",
+            "clusterip-service",
+            "-o",
+            "jsonpath={.subsets[*].addresses[*].ip}",
+        ])?;
+        let ips: Vec<String> = ips.split_whitespace().map(str::to_owned).collect();
+        Ok((ips.len() == 2).then_some(ips))
+    })?;
+    assert!(
+        ips.iter().all(|ip| ip.starts_with(&prefix)),
+        "{ips:?} outside {}",
+        k.pod_cidr
+    );
+    let pods = k.kubectl(&["get", "pods", "-l", "app=nginx-for-svc", "--no-headers"])?;
+    assert_eq!(
+        pods.lines()
+            .filter(|l| l.contains("1/1") && l.contains("Running"))
+            .count(),
+        2,
+        "{pods}"
+    );
+    e2e::require("curl")?;
+    let out = std::process::Command::new("curl")
+        .args(["-sS", &format!("http://{}:80/hello?x=1", ips[0])])
+        .output()?;
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(body["pod_ip"], ips[0].as_str());
+    assert_eq!(body["path"], "/hello?x=1");
+    assert!(
+        body["pod"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("nginx-for-svc-")),
+        "{body}"
+    );
+    // A log file per container, at the contract's path.
+    let pod = body["pod"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        k.dir
+            .path()
+            .join(format!("logs/default_{pod}_nginx.log"))
+            .exists()
+    );
+
+    // A graceful stop leaves no process of this instance behind.
+    let running = || -> anyhow::Result<usize> {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &format!("echo --listen {prefix}")])
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+    };
+    assert!(
+        running()? >= 3,
+        "nginx-for-svc x2 and websample run as processes"
+    );
+    assert_eq!(k.stop()?, Some(0));
+    assert_eq!(running()?, 0, "processes left behind");
     Ok(())
 }
