@@ -43,6 +43,13 @@ pub struct Config {
     pub knet_bin: PathBuf,
 }
 
+impl Config {
+    /// Where the process group of every running container is recorded (next to the logs).
+    pub fn run_dir(&self) -> PathBuf {
+        self.log_dir.with_file_name("run")
+    }
+}
+
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -62,6 +69,10 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
     std::fs::create_dir_all(&config.log_dir)?;
+    std::fs::create_dir_all(config.run_dir())?;
+    // Processes left by an agent that was killed outright would run twice next to the ones
+    // started now: end them first.
+    process::reap_recorded(&config.run_dir());
     let ipam = Arc::new(Mutex::new(
         ipam::Ipam::new(&config.pod_cidr).map_err(Error::PodCidr)?,
     ));

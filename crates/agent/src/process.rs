@@ -88,6 +88,41 @@ pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
     cmd.spawn()
 }
 
+/// Records a running container's process group in `dir`, so a later agent can end it if
+/// this one dies without doing so.
+pub fn record(dir: &std::path::Path, name: &str, pid: u32) {
+    let _ = std::fs::write(dir.join(format!("{name}.pgid")), pid.to_string());
+}
+
+/// Forgets a recorded process group (its container ended).
+pub fn forget(dir: &std::path::Path, name: &str) {
+    let _ = std::fs::remove_file(dir.join(format!("{name}.pgid")));
+}
+
+/// Kills every process group recorded in `dir` and forgets them all.
+pub fn reap_recorded(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("pgid") {
+            continue;
+        }
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            tracing::info!(
+                pgid = pid,
+                "ending a process group left by an earlier agent"
+            );
+            signal_group(pid, Signal::SIGKILL);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 /// Sends `signal` to the whole process group led by `pid`.
 pub fn signal_group(pid: u32, signal: Signal) {
     if let Ok(pid) = i32::try_from(pid) {

@@ -233,12 +233,18 @@ async fn run(
         })
         .collect();
     let mut slots: Vec<Slot> = containers.iter().map(|_| Slot::default()).collect();
+    let run_dir = config.run_dir();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let record_name = |i: usize| format!("{uid}_{}", containers[i].name);
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<(usize, i32, bool)>();
     let start_time = now();
     let start = |i: usize, slots: &mut Vec<Slot>| {
         match process::spawn(&specs[i]) {
             Ok(mut child) => {
                 slots[i].pid = child.id();
+                if let Some(pid) = child.id() {
+                    process::record(&run_dir, &record_name(i), pid);
+                }
                 slots[i].started_at = Some(now());
                 slots[i].waiting = None;
                 let tx = exit_tx.clone();
@@ -314,7 +320,11 @@ async fn run(
             }
             Some((i, code, _signalled)) = exit_rx.recv() => {
                 let slot = &mut slots[i];
-                slot.pid = None;
+                if let Some(pid) = slot.pid.take() {
+                    // The leader is gone; take anything it left in its group with it.
+                    process::signal_group(pid, Signal::SIGKILL);
+                    process::forget(&run_dir, &record_name(i));
+                }
                 if code >= 0 {
                     slot.last_exit = Some((code, if code == 0 { "Completed".into() } else { "Error".into() }));
                 }
@@ -340,6 +350,9 @@ async fn run(
                 write_status(&api, &name, &ip_text, &config, &containers, &slots, &start_time, None).await;
             }
         }
+    }
+    for i in 0..specs.len() {
+        process::forget(&run_dir, &record_name(i));
     }
     ipam.lock().unwrap_or_else(|p| p.into_inner()).release(ip);
 }

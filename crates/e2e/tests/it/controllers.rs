@@ -452,3 +452,36 @@ fn the_seed_runs_as_processes_with_endpoints_and_stops_cleanly() -> anyhow::Resu
     assert_eq!(running()?, 0, "processes left behind");
     Ok(())
 }
+
+#[test]
+fn after_kill_9_a_restart_runs_every_pod_once() -> anyhow::Result<()> {
+    let seed = e2e::workspace().join("examples/seed").display().to_string();
+    let mut k = Knet::up(&["-f", &seed])?;
+    let prefix = k.pod_cidr.trim_end_matches("0/24").to_owned();
+    let running = || -> anyhow::Result<usize> {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &format!("echo --listen {prefix}")])
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+    };
+    eventually(Duration::from_secs(20), || {
+        Ok((running()? == 3).then_some(()))
+    })?;
+    k.kill9();
+    assert_eq!(running()?, 3, "the pods' processes outlive a killed knet");
+    k.restart()?;
+    // The restarted agent ends the orphans and runs each pod once, on its old address.
+    eventually(Duration::from_secs(20), || {
+        let pods = k.kubectl(&["get", "pods", "--no-headers"])?;
+        let ready = pods
+            .lines()
+            .filter(|l| l.contains("1/1") && l.contains("Running"))
+            .count();
+        Ok((ready == 3 && running()? == 3).then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(running()?, 3, "no pod runs twice");
+    assert_eq!(k.stop()?, Some(0));
+    assert_eq!(running()?, 0);
+    Ok(())
+}
