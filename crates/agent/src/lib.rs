@@ -4,15 +4,19 @@
 //! contract's `POD_*` variables, logs under `DIR/logs`, restarts with kubelet's back-off, and
 //! graceful termination of the whole process group.
 //!
+//! Readiness, liveness and startup probes (httpGet, tcpSocket, exec) follow kubelet: readiness
+//! drives the pod's Ready condition, a failed liveness or startup probe restarts the container.
+//!
 //! It talks to the API server only through kube-rs, like every other client. What it does not
-//! do yet: probes (a pod is Ready once all its containers run), lifecycle hooks, and the netns
-//! network mode; pods get loopback addresses from the pod CIDR.
+//! do yet: lifecycle hooks (preStop) and the netns network mode; pods get loopback addresses
+//! from the pod CIDR.
 //!
 //! Start reading at [`run`], then `worker.rs` (one pod's life) and `process.rs` (spawning and
 //! signalling).
 
 mod ipam;
 mod node;
+mod probe;
 mod process;
 mod worker;
 

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::Config;
 use crate::ipam::Ipam;
+use crate::probe::{self, Kind, Outcome};
 use crate::process::{self, Spec, expand};
 
 /// Kubelet's crash-loop back-off: 10 s doubling to 5 minutes.
@@ -82,6 +83,13 @@ pub fn spawn(
 #[derive(Debug, Default)]
 struct Slot {
     pid: Option<u32>,
+    /// The readiness probe's verdict (true when there is none).
+    ready: bool,
+    /// Whether the startup probe has passed (true when there is none).
+    started: bool,
+    /// The running probe loops of the current process.
+    probes: Vec<tokio::task::AbortHandle>,
+    tallies: [crate::probe::Tally; 3],
     restarts: i32,
     started_at: Option<String>,
     waiting: Option<(String, String)>,
@@ -237,11 +245,37 @@ async fn run(
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let record_name = |i: usize| format!("{uid}_{}", containers[i].name);
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<(usize, i32, bool)>();
+    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<Outcome>();
+    let probes_of = |c: &Container| -> Vec<(Kind, k8s_openapi::api::core::v1::Probe)> {
+        [
+            (Kind::Startup, c.startup_probe.clone()),
+            (Kind::Readiness, c.readiness_probe.clone()),
+            (Kind::Liveness, c.liveness_probe.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| Some((k, p?)))
+        .collect()
+    };
     let start_time = now();
     let start = |i: usize, slots: &mut Vec<Slot>| {
         match process::spawn(&specs[i]) {
             Ok(mut child) => {
                 slots[i].pid = child.id();
+                slots[i].ready = containers[i].readiness_probe.is_none();
+                slots[i].started = containers[i].startup_probe.is_none();
+                slots[i].tallies = Default::default();
+                for (kind, p) in probes_of(&containers[i]) {
+                    let task = tokio::spawn(probe::run(
+                        p,
+                        kind,
+                        i,
+                        containers[i].clone(),
+                        ip_text.clone(),
+                        specs[i].env.clone(),
+                        probe_tx.clone(),
+                    ));
+                    slots[i].probes.push(task.abort_handle());
+                }
                 if let Some(pid) = child.id() {
                     process::record(&run_dir, &record_name(i), pid);
                 }
@@ -320,6 +354,10 @@ async fn run(
             }
             Some((i, code, _signalled)) = exit_rx.recv() => {
                 let slot = &mut slots[i];
+                for p in slot.probes.drain(..) {
+                    p.abort();
+                }
+                slot.ready = false;
                 if let Some(pid) = slot.pid.take() {
                     // The leader is gone; take anything it left in its group with it.
                     process::signal_group(pid, Signal::SIGKILL);
@@ -344,6 +382,38 @@ async fn run(
                 }
                 let phase = phase(&restart_policy, &slots);
                 write_status(&api, &name, &ip_text, &config, &containers, &slots, &start_time, phase).await;
+            }
+            Some(outcome) = probe_rx.recv() => {
+                let i = outcome.container;
+                if slots[i].pid.is_none() {
+                    continue;
+                }
+                let c = &containers[i];
+                let (p, idx) = match outcome.kind {
+                    Kind::Startup => (c.startup_probe.as_ref(), 0),
+                    Kind::Readiness => (c.readiness_probe.as_ref(), 1),
+                    Kind::Liveness => (c.liveness_probe.as_ref(), 2),
+                };
+                let Some(p) = p else { continue };
+                if outcome.kind != Kind::Startup && !slots[i].started {
+                    continue;
+                }
+                let verdict = slots[i].tallies[idx].record(outcome.ok, p);
+                match (outcome.kind, verdict) {
+                    (Kind::Startup, Some(true)) => slots[i].started = true,
+                    (Kind::Readiness, Some(v)) if v != slots[i].ready => {
+                        slots[i].ready = v;
+                        write_status(&api, &name, &ip_text, &config, &containers, &slots, &start_time, None).await;
+                    }
+                    (Kind::Liveness | Kind::Startup, Some(false)) => {
+                        // The container is unhealthy: kill it; its exit restarts it.
+                        tracing::info!(pod = %name, container = %c.name, "probe failed; restarting the container");
+                        if let Some(pid) = slots[i].pid {
+                            process::signal_group(pid, Signal::SIGKILL);
+                        }
+                    }
+                    _ => {}
+                }
             }
             Some(Ok(i)) = restarts.join_next(), if !restarts.is_empty() => {
                 start(i, &mut slots);
@@ -432,7 +502,8 @@ async fn write_status(
             };
             let mut st = json!({
                 "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
-                "ready": s.pid.is_some(), "started": s.pid.is_some(), "restartCount": s.restarts, "state": state,
+                "ready": s.pid.is_some() && s.ready && s.started, "started": s.pid.is_some() && s.started,
+                "restartCount": s.restarts, "state": state,
             });
             if let Some((code, reason)) = &s.last_exit {
                 st["lastState"] = json!({"terminated": {"exitCode": code, "reason": reason}});
@@ -440,7 +511,9 @@ async fn write_status(
             st
         })
         .collect();
-    let ready = slots.iter().all(|s| s.pid.is_some());
+    let ready = slots
+        .iter()
+        .all(|s| s.pid.is_some() && s.ready && s.started);
     let t = now();
     let flag = |b: bool| if b { "True" } else { "False" };
     let status = json!({"status": {

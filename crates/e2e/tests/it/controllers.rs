@@ -485,3 +485,76 @@ fn after_kill_9_a_restart_runs_every_pod_once() -> anyhow::Result<()> {
     assert_eq!(running()?, 0);
     Ok(())
 }
+
+const PROBED: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+  labels: {app: nginx-for-svc}
+spec:
+  containers:
+  - name: web
+    image: nginx
+    ports:
+    - containerPort: 80
+    readinessProbe:
+      exec: {command: [test, -f, READY]}
+      periodSeconds: 1
+    livenessProbe:
+      exec: {command: [test, '!', -f, DIE]}
+      periodSeconds: 1
+      failureThreshold: 2
+";
+
+#[test]
+fn probes_drive_readiness_and_restarts() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let svc = e2e::workspace().join("examples/seed/clusterip-service.yaml");
+    k.kubectl(&["apply", "-f", &svc.display().to_string()])?;
+    let ready_flag = k.dir.path().join("ready");
+    let die_flag = k.dir.path().join("die");
+    let pod = PROBED
+        .replace("READY", &ready_flag.display().to_string())
+        .replace("DIE", &die_flag.display().to_string());
+    let p = write(&k, "probed.yaml", &pod)?;
+    k.kubectl(&["apply", "-f", &p])?;
+    let field =
+        |path: &str| k.kubectl(&["get", "pod", "probed", "-o", &format!("jsonpath={path}")]);
+    // Running but not ready: in the slice as not ready, not in the Endpoints.
+    eventually(Duration::from_secs(15), || {
+        Ok((field("{.status.phase}")? == "Running").then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        field("{.status.conditions[?(@.type==\"Ready\")].status}")?,
+        "False"
+    );
+    let eps = k.kubectl(&[
+        "get",
+        "endpoints",
+        "clusterip-service",
+        "-o",
+        "jsonpath={.subsets[*].addresses[*].ip}",
+    ])?;
+    assert!(eps.is_empty(), "{eps}");
+    // The probe passes: the pod becomes ready and an endpoint.
+    std::fs::write(&ready_flag, "")?;
+    let ip = field("{.status.podIP}")?;
+    eventually(Duration::from_secs(15), || {
+        let eps = k.kubectl(&[
+            "get",
+            "endpoints",
+            "clusterip-service",
+            "-o",
+            "jsonpath={.subsets[*].addresses[*].ip}",
+        ])?;
+        Ok((eps == ip).then_some(()))
+    })?;
+    // The liveness probe fails twice: the container is restarted.
+    std::fs::write(&die_flag, "")?;
+    eventually(Duration::from_secs(20), || {
+        let restarts = field("{.status.containerStatuses[0].restartCount}")?;
+        Ok((restarts.parse::<i32>().unwrap_or(0) >= 1).then_some(()))
+    })?;
+    Ok(())
+}
