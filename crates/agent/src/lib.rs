@@ -7,9 +7,11 @@
 //! Readiness, liveness and startup probes (httpGet, tcpSocket, exec) follow kubelet: readiness
 //! drives the pod's Ready condition, a failed liveness or startup probe restarts the container.
 //!
+//! Deletion runs the preStop hook, then SIGTERM, then SIGKILL once the grace period (counted
+//! from the start of deletion) is over.
+//!
 //! It talks to the API server only through kube-rs, like every other client. What it does not
-//! do yet: lifecycle hooks (preStop) and the netns network mode; pods get loopback addresses
-//! from the pod CIDR.
+//! do yet: the netns network mode; pods get loopback addresses from the pod CIDR.
 //!
 //! Start reading at [`run`], then `worker.rs` (one pod's life) and `process.rs` (spawning and
 //! signalling).

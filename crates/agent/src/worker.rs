@@ -337,8 +337,12 @@ async fn run(
                 if changed.is_err() { break; }
                 let pod = pod_rx.borrow().clone();
                 if pod.metadata.deletion_timestamp.is_some() {
-                    let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
-                    terminate(&mut slots, &mut exit_rx, Duration::from_secs(grace)).await;
+                    // The grace period counts from the start of deletion: preStop hooks run
+                    // inside it, and SIGTERM gets what is left.
+                    let grace = Duration::from_secs(pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64);
+                    let begun = std::time::Instant::now();
+                    pre_stop(&containers, &slots, &ip_text, &specs, grace).await;
+                    terminate(&mut slots, &mut exit_rx, grace.saturating_sub(begun.elapsed())).await;
                     let _ = api.delete(&name, &DeleteParams::default().grace_period(0)).await;
                     break;
                 }
@@ -436,6 +440,44 @@ fn phase(policy: &str, slots: &[Slot]) -> Option<&'static str> {
         .iter()
         .all(|s| s.last_exit.as_ref().is_some_and(|(c, _)| *c == 0));
     Some(if all_ok { "Succeeded" } else { "Failed" })
+}
+
+/// Runs every running container's preStop hook (httpGet, exec or sleep), all at once, for at
+/// most `grace`.
+async fn pre_stop(
+    containers: &[Container],
+    slots: &[Slot],
+    ip: &str,
+    specs: &[Spec],
+    grace: Duration,
+) {
+    let hooks = containers
+        .iter()
+        .zip(slots)
+        .zip(specs)
+        .filter_map(|((c, s), spec)| {
+            s.pid?;
+            let hook = c.lifecycle.as_ref()?.pre_stop.clone()?;
+            Some(async move {
+                if let Some(sleep) = &hook.sleep {
+                    tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;
+                    return;
+                }
+                let as_probe = k8s_openapi::api::core::v1::Probe {
+                    http_get: hook.http_get.clone(),
+                    exec: hook.exec.clone(),
+                    tcp_socket: hook.tcp_socket.clone(),
+                    timeout_seconds: Some(
+                        i32::try_from(grace.as_secs()).unwrap_or(i32::MAX).max(1),
+                    ),
+                    ..Default::default()
+                };
+                if !probe::attempt(&as_probe, c, ip, &spec.env).await {
+                    tracing::info!(container = %c.name, "preStop hook failed");
+                }
+            })
+        });
+    let _ = tokio::time::timeout(grace, futures::future::join_all(hooks)).await;
 }
 
 /// SIGTERM to every running container's process group, SIGKILL to what is left after `grace`.

@@ -558,3 +558,76 @@ fn probes_drive_readiness_and_restarts() -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+const GRACEFUL: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: NAME
+  labels: {app: nginx-for-svc}
+spec:
+  terminationGracePeriodSeconds: GRACE
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, 'TRAP; while true; do sleep 0.1; done']
+    lifecycle:
+      preStop:
+        exec: {command: [sh, -c, 'date +%s.%N > PRESTOP; sleep 1']}
+"#;
+
+#[test]
+fn deletion_runs_prestop_then_sigterm_then_sigkill() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let d = k.dir.path();
+    let (prestop, term) = (d.join("prestop"), d.join("term"));
+    let pod = GRACEFUL
+        .replace("NAME", "polite")
+        .replace("GRACE", "10")
+        .replace(
+            "TRAP",
+            &format!("trap \"date +%s.%N > {}; exit 0\" TERM", term.display()),
+        )
+        .replace("PRESTOP", &prestop.display().to_string());
+    let p = write(&k, "polite.yaml", &pod)?;
+    k.kubectl(&["apply", "-f", &p])?;
+    eventually(Duration::from_secs(15), || {
+        Ok(
+            (k.kubectl(&["get", "pod", "polite", "-o", "jsonpath={.status.phase}"])? == "Running")
+                .then_some(()),
+        )
+    })?;
+    std::thread::sleep(Duration::from_millis(300));
+    k.kubectl(&["delete", "pod", "polite", "--timeout=20s"])?;
+    let read = |p: &std::path::Path| -> anyhow::Result<f64> {
+        Ok(std::fs::read_to_string(p)?.trim().parse()?)
+    };
+    let (t_prestop, t_term) = (read(&prestop)?, read(&term)?);
+    assert!(
+        t_term - t_prestop >= 0.9,
+        "SIGTERM {t_term} came before preStop {t_prestop} ended"
+    );
+
+    // A process that ignores SIGTERM is killed once the grace period is over.
+    let stubborn = GRACEFUL
+        .replace("NAME", "stubborn")
+        .replace("GRACE", "2")
+        .replace("TRAP", "trap true TERM")
+        .replace("PRESTOP", &d.join("prestop2").display().to_string());
+    let p = write(&k, "stubborn.yaml", &stubborn)?;
+    k.kubectl(&["apply", "-f", &p])?;
+    eventually(Duration::from_secs(15), || {
+        Ok(
+            (k.kubectl(&["get", "pod", "stubborn", "-o", "jsonpath={.status.phase}"])?
+                == "Running")
+                .then_some(()),
+        )
+    })?;
+    let started = std::time::Instant::now();
+    k.kubectl(&["delete", "pod", "stubborn", "--timeout=20s"])?;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "deletion took {took:?}"
+    );
+    Ok(())
+}
