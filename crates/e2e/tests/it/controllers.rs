@@ -631,3 +631,63 @@ fn deletion_runs_prestop_then_sigterm_then_sigkill() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn bad_workloads_fail_clearly() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    // A command that does not exist: the container waits with a reason and a message.
+    let missing = "apiVersion: v1\nkind: Pod\nmetadata: {name: missing}\nspec:\n  containers:\n  - name: main\n    image: x\n    command: [/no/such/program]\n";
+    let p = write(&k, "missing.yaml", missing)?;
+    k.kubectl(&["apply", "-f", &p])?;
+    let reason = eventually(Duration::from_secs(15), || {
+        let r = k.kubectl(&[
+            "get",
+            "pod",
+            "missing",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ])?;
+        Ok((!r.is_empty()).then_some(r))
+    })?;
+    assert_eq!(reason, "CreateContainerError");
+    let table = k.kubectl(&["get", "pod", "missing", "--no-headers"])?;
+    assert!(
+        table.contains("CreateContainerError") && table.contains("0/1"),
+        "{table}"
+    );
+
+    // A readiness probe on a port nothing listens on: running, never ready.
+    let closed = "apiVersion: v1\nkind: Pod\nmetadata: {name: closed}\nspec:\n  containers:\n  - name: main\n    image: x\n    ports: [{containerPort: 80}]\n    readinessProbe:\n      tcpSocket: {port: 81}\n      periodSeconds: 1\n";
+    let p = write(&k, "closed.yaml", closed)?;
+    k.kubectl(&["apply", "-f", &p])?;
+    eventually(Duration::from_secs(15), || {
+        Ok(
+            (k.kubectl(&["get", "pod", "closed", "-o", "jsonpath={.status.phase}"])? == "Running")
+                .then_some(()),
+        )
+    })?;
+    std::thread::sleep(Duration::from_secs(3));
+    let ready = k.kubectl(&[
+        "get",
+        "pod",
+        "closed",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ])?;
+    assert_eq!(ready, "False");
+
+    // A negative replica count is refused with the field path, and nothing changes.
+    let d = write(
+        &k,
+        "neg.yaml",
+        &DEPLOYMENT.replace("replicas: 2", "replicas: -1"),
+    )?;
+    let err = k.kubectl_fails(&["apply", "-f", &d])?;
+    assert!(
+        err.contains("spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+        "{err}"
+    );
+    let out = k.kubectl_output(&["get", "deploy", "web"])?;
+    assert!(!out.status.success(), "nothing was stored");
+    Ok(())
+}
