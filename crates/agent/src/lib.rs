@@ -10,13 +10,17 @@
 //! Deletion runs the preStop hook, then SIGTERM, then SIGKILL once the grace period (counted
 //! from the start of deletion) is over.
 //!
-//! It talks to the API server only through kube-rs, like every other client. What it does not
-//! do yet: the netns network mode; pods get loopback addresses from the pod CIDR.
+//! Pod networking has two modes: loopback (each pod gets an address from the pod CIDR inside
+//! 127.0.0.0/8 and must listen on it) and netns (`netns.rs`: a network namespace per pod on a
+//! bridge, with its own resolv.conf).
+//!
+//! It talks to the API server only through kube-rs, like every other client.
 //!
 //! Start reading at [`run`], then `worker.rs` (one pod's life) and `process.rs` (spawning and
 //! signalling).
 
 mod ipam;
+mod netns;
 mod node;
 mod probe;
 mod process;
@@ -32,6 +36,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
+pub use netns::Bridge;
 pub use process::expand;
 
 /// How the agent runs.
@@ -47,6 +52,8 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// The running knet binary, for containers without a command (`knet echo`).
     pub knet_bin: PathBuf,
+    /// The netns network mode's bridge; `None` is the loopback mode.
+    pub bridge: Option<Bridge>,
 }
 
 impl Config {
@@ -65,6 +72,9 @@ pub enum Error {
     /// The log directory could not be made.
     #[error("log directory: {0}")]
     Logs(#[from] std::io::Error),
+    /// The pod bridge could not be made (netns mode).
+    #[error("pod bridge: {0}")]
+    Bridge(std::io::Error),
 }
 
 /// Runs the agent until `shutdown` resolves; then stops every pod's processes (each with its
@@ -79,6 +89,12 @@ pub async fn run(
     // Processes left by an agent that was killed outright would run twice next to the ones
     // started now: end them first.
     process::reap_recorded(&config.run_dir());
+    if let Some(bridge) = config.bridge.clone() {
+        tokio::task::spawn_blocking(move || bridge.ensure())
+            .await
+            .map_err(|e| Error::Bridge(std::io::Error::other(e.to_string())))?
+            .map_err(Error::Bridge)?;
+    }
     let ipam = Arc::new(Mutex::new(
         ipam::Ipam::new(&config.pod_cidr).map_err(Error::PodCidr)?,
     ));
@@ -138,6 +154,9 @@ pub async fn run(
     // Stop every pod's processes, each with its own grace period, all at once.
     let stops: Vec<_> = workers.into_values().map(|w| w.shutdown()).collect();
     futures::future::join_all(stops).await;
+    if let Some(bridge) = config.bridge.clone() {
+        let _ = tokio::task::spawn_blocking(move || bridge.teardown()).await;
+    }
     Ok(())
 }
 

@@ -10,6 +10,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 
+use crate::process::Spec;
+
 /// Which probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -66,14 +68,19 @@ async fn http_get(host: &str, port: u16, path: &str) -> bool {
         .is_some_and(|code| (200..400).contains(&code))
 }
 
-async fn exec(argv: &[String], env: &[(String, String)]) -> bool {
+async fn exec(argv: &[String], spec: &Spec) -> bool {
     let Some((program, args)) = argv.split_first() else {
         return false;
     };
-    tokio::process::Command::new(program)
-        .args(args)
+    let mut cmd = tokio::process::Command::new(program);
+    if let Some(sandbox) = &spec.sandbox
+        && crate::netns::enter(&mut cmd, sandbox).is_err()
+    {
+        return false;
+    }
+    cmd.args(args)
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -84,7 +91,7 @@ async fn exec(argv: &[String], env: &[(String, String)]) -> bool {
 }
 
 /// Runs one probe attempt against the container at `ip`.
-pub async fn attempt(probe: &Probe, c: &Container, ip: &str, env: &[(String, String)]) -> bool {
+pub async fn attempt(probe: &Probe, c: &Container, ip: &str, spec: &Spec) -> bool {
     let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
     let check = async {
         if let Some(h) = &probe.http_get {
@@ -112,7 +119,7 @@ pub async fn attempt(probe: &Probe, c: &Container, ip: &str, env: &[(String, Str
                 .is_ok();
         }
         if let Some(e) = &probe.exec {
-            return exec(e.command.as_deref().unwrap_or_default(), env).await;
+            return exec(e.command.as_deref().unwrap_or_default(), spec).await;
         }
         false
     };
@@ -126,7 +133,7 @@ pub async fn run(
     index: usize,
     c: Container,
     ip: String,
-    env: Vec<(String, String)>,
+    spec: Spec,
     results: mpsc::UnboundedSender<Outcome>,
 ) {
     tokio::time::sleep(Duration::from_secs(
@@ -135,7 +142,7 @@ pub async fn run(
     .await;
     let period = Duration::from_secs(probe.period_seconds.unwrap_or(10).max(1) as u64);
     loop {
-        let ok = attempt(&probe, &c, &ip, &env).await;
+        let ok = attempt(&probe, &c, &ip, &spec).await;
         if results
             .send(Outcome {
                 container: index,
@@ -220,6 +227,13 @@ mod tests {
             }
         });
         let c = Container::default();
+        let spec = Spec {
+            argv: vec![],
+            env: vec![],
+            cwd: None,
+            log: std::path::PathBuf::from("/dev/null"),
+            sandbox: None,
+        };
         let http = |path: &str| Probe {
             http_get: Some(k8s_openapi::api::core::v1::HTTPGetAction {
                 path: Some(path.into()),
@@ -228,8 +242,8 @@ mod tests {
             }),
             ..Probe::default()
         };
-        assert!(attempt(&http("/readiness"), &c, "127.0.0.1", &[]).await);
-        assert!(!attempt(&http("/bad"), &c, "127.0.0.1", &[]).await);
+        assert!(attempt(&http("/readiness"), &c, "127.0.0.1", &spec).await);
+        assert!(!attempt(&http("/bad"), &c, "127.0.0.1", &spec).await);
         let tcp = Probe {
             tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
                 port: IntOrString::Int(i32::from(port)),
@@ -237,7 +251,7 @@ mod tests {
             }),
             ..Probe::default()
         };
-        assert!(attempt(&tcp, &c, "127.0.0.1", &[]).await);
+        assert!(attempt(&tcp, &c, "127.0.0.1", &spec).await);
         let closed = Probe {
             tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
                 port: IntOrString::Int(1),
@@ -245,13 +259,13 @@ mod tests {
             }),
             ..Probe::default()
         };
-        assert!(!attempt(&closed, &c, "127.0.0.1", &[]).await);
+        assert!(!attempt(&closed, &c, "127.0.0.1", &spec).await);
         let exec_ok = Probe {
             exec: Some(k8s_openapi::api::core::v1::ExecAction {
                 command: Some(vec!["/bin/true".into()]),
             }),
             ..Probe::default()
         };
-        assert!(attempt(&exec_ok, &c, "127.0.0.1", &[]).await);
+        assert!(attempt(&exec_ok, &c, "127.0.0.1", &spec).await);
     }
 }

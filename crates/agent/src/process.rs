@@ -59,6 +59,8 @@ pub struct Spec {
     pub cwd: Option<String>,
     /// Where stdout and stderr go (appended).
     pub log: PathBuf,
+    /// The pod's namespaces (netns network mode); `None` runs on the node.
+    pub sandbox: Option<crate::netns::Sandbox>,
 }
 
 /// Starts the process in a new process group.
@@ -84,6 +86,9 @@ pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
         .kill_on_drop(false);
     if let Some(dir) = spec.cwd.as_deref().filter(|d| !d.is_empty()) {
         cmd.current_dir(dir);
+    }
+    if let Some(sandbox) = &spec.sandbox {
+        crate::netns::enter(&mut cmd, sandbox)?;
     }
     cmd.spawn()
 }

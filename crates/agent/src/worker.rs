@@ -217,6 +217,26 @@ async fn run(
         return;
     };
     let ip_text = ip.to_string();
+    let sandbox = match &config.bridge {
+        None => Ok(None),
+        Some(bridge) => {
+            let (bridge, ns2, host) = (bridge.clone(), ns.clone(), name.clone());
+            tokio::task::spawn_blocking(move || bridge.setup_pod(ip, &ns2, &host))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+                .map(Some)
+        }
+    };
+    let (sandbox, sandbox_error) = match sandbox {
+        Ok(s) => (s, None),
+        Err(err) => {
+            tracing::warn!(pod = %name, %err, "creating the pod's network namespace failed");
+            (
+                None,
+                Some(format!("creating the pod network namespace: {err}")),
+            )
+        }
+    };
     let containers: Vec<Container> = pod
         .spec
         .as_ref()
@@ -237,6 +257,7 @@ async fn run(
                 env,
                 cwd: c.working_dir.clone(),
                 log: config.log_dir.join(format!("{ns}_{name}_{}.log", c.name)),
+                sandbox: sandbox.clone(),
             }
         })
         .collect();
@@ -271,7 +292,7 @@ async fn run(
                         i,
                         containers[i].clone(),
                         ip_text.clone(),
-                        specs[i].env.clone(),
+                        specs[i].clone(),
                         probe_tx.clone(),
                     ));
                     slots[i].probes.push(task.abort_handle());
@@ -315,8 +336,12 @@ async fn run(
             }
         }
     };
-    for i in 0..specs.len() {
-        start(i, &mut slots);
+    match &sandbox_error {
+        None => (0..specs.len()).for_each(|i| start(i, &mut slots)),
+        // Kubelet leaves the containers waiting when the pod sandbox cannot be made.
+        Some(message) => slots.iter_mut().for_each(|s| {
+            s.waiting = Some(("CreatePodSandboxError".into(), message.clone()));
+        }),
     }
     write_status(
         &api,
@@ -428,6 +453,9 @@ async fn run(
     for i in 0..specs.len() {
         process::forget(&run_dir, &record_name(i));
     }
+    if let Some(bridge) = config.bridge.clone() {
+        let _ = tokio::task::spawn_blocking(move || bridge.teardown_pod(ip)).await;
+    }
     ipam.lock().unwrap_or_else(|p| p.into_inner()).release(ip);
 }
 
@@ -472,7 +500,7 @@ async fn pre_stop(
                     ),
                     ..Default::default()
                 };
-                if !probe::attempt(&as_probe, c, ip, &spec.env).await {
+                if !probe::attempt(&as_probe, c, ip, spec).await {
                     tracing::info!(container = %c.name, "preStop hook failed");
                 }
             })

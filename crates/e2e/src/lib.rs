@@ -57,15 +57,32 @@ pub struct Knet {
     args: Vec<String>,
     /// This instance's own pod range (kept across restarts).
     pub pod_cidr: String,
+    /// The network namespace this instance runs in (netns mode), made by the harness.
+    pub netns: Option<String>,
 }
 
 /// A pod range no other instance of this test run uses: 127.X.Y.0/24, with X from a
 /// per-process counter and Y from the process id.
 fn unique_pod_cidr() -> String {
+    format!(
+        "127.{}.{}.0/24",
+        150 + next_instance() % 90,
+        std::process::id() % 250
+    )
+}
+
+fn next_instance() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("127.{}.{}.0/24", 150 + n % 90, std::process::id() % 250)
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Fails unless this process runs as root (network namespaces need CAP_NET_ADMIN).
+pub fn require_root() -> anyhow::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("this test needs root: it creates network namespaces (CI runs as root)");
+    }
+    require("ip")
 }
 
 impl Knet {
@@ -79,13 +96,47 @@ impl Knet {
             api: String::new(),
             args,
             pod_cidr: unique_pod_cidr(),
+            netns: None,
         };
         k.start()?;
         Ok(k)
     }
 
+    /// Starts `knet up --network netns` inside a network namespace of its own (made here and
+    /// deleted on drop), with a pod range in 10.0.0.0/8 no other instance of this run uses.
+    /// kubectl and curl calls through [`Knet::command`] run inside that namespace.
+    pub fn up_netns(extra: &[&str]) -> anyhow::Result<Knet> {
+        require_root()?;
+        let n = next_instance();
+        let name = format!("knet-e2e-{}-{n}", std::process::id());
+        run_ok(Command::new("ip").args(["netns", "add", &name]))?;
+        let mut k = Knet {
+            child: None,
+            dir: tempfile::tempdir()?,
+            api: String::new(),
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            pod_cidr: format!("10.{}.{}.0/24", 100 + n % 150, std::process::id() % 250),
+            netns: Some(name.clone()),
+        };
+        run_ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
+        k.start()?;
+        Ok(k)
+    }
+
+    /// `program`, run inside this instance's network namespace when it has one.
+    pub fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
     fn start(&mut self) -> anyhow::Result<()> {
-        let mut cmd = Command::new(knet_bin());
+        let mut cmd = self.command(&knet_bin().display().to_string());
         cmd.arg("up").arg("--data-dir").arg(self.dir.path());
         if !self.args.iter().any(|a| a == "--api-addr") {
             cmd.args(["--api-addr", "127.0.0.1:0"]);
@@ -94,7 +145,12 @@ impl Knet {
             // Instances running side by side must not hand out the same pod addresses.
             cmd.args(["--pod-cidr", &self.pod_cidr]);
         }
-        cmd.args(["--network", "loopback"])
+        let network = if self.netns.is_some() {
+            "netns"
+        } else {
+            "loopback"
+        };
+        cmd.args(["--network", network])
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -141,6 +197,11 @@ impl Knet {
         Ok(())
     }
 
+    /// The process id of the running knet.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The kubeconfig path.
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
@@ -151,7 +212,7 @@ impl Knet {
         require("kubectl")?;
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home)?;
-        Command::new("kubectl")
+        self.command("kubectl")
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())
             // A private HOME keeps kubectl's discovery cache per test.
@@ -205,7 +266,8 @@ impl Knet {
         body: &str,
     ) -> anyhow::Result<(u16, String)> {
         require("curl")?;
-        let out = Command::new("curl")
+        let out = self
+            .command("curl")
             .args(["-sS", "--cacert"])
             .arg(self.dir.path().join("pki/ca.crt"))
             .args(["-X", method, "-H"])
@@ -277,6 +339,13 @@ impl Knet {
 
 impl Drop for Knet {
     fn drop(&mut self) {
+        if let Some(ns) = self.netns.clone() {
+            // A graceful stop removes the pods' namespaces and the bridge; then the test's own.
+            if self.stop().is_err() {
+                self.kill9();
+            }
+            let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
+        }
         self.kill9();
         if std::env::var_os("KNET_E2E_KEEP").is_some() {
             // Keep the data directory (logs, store) for a post-mortem.
@@ -284,6 +353,22 @@ impl Drop for Knet {
             eprintln!("kept {}", dir.keep().display());
         }
     }
+}
+
+/// Runs `cmd` and fails with its stderr unless it exits 0.
+pub fn run_ok(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed ({}): {}",
+            cmd,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A port that was free a moment ago on 127.0.0.1.

@@ -46,12 +46,21 @@ struct AgentArgs {
     /// The Node's address.
     #[arg(long, default_value = "127.0.0.1")]
     node_ip: std::net::IpAddr,
-    /// Pod address range.
-    #[arg(long, default_value = "127.244.0.0/16")]
-    pod_cidr: String,
+    /// Pod address range (default 127.244.0.0/16 in loopback mode, 10.244.0.0/16 in netns).
+    #[arg(long)]
+    pod_cidr: Option<String>,
     /// Where container logs go.
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Pod networking: loopback, netns, or auto (netns with CAP_NET_ADMIN).
+    #[arg(long, value_enum, default_value = "auto")]
+    network: NetworkMode,
+    /// The cluster DNS zone, for pods' resolv.conf search path.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// The nameserver in pods' resolv.conf (netns mode; default: the bridge address).
+    #[arg(long)]
+    cluster_dns: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -233,6 +242,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.lb_pool.clone()
     };
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let pod_net = PodNetwork::resolve(
+        network,
+        args.pod_cidr.clone(),
+        args.node_ip,
+        &args.cluster_domain,
+        None,
+        &data_dir,
+    )?;
     if !netns && !nix_is_root() {
         let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
             .ok()
@@ -270,25 +287,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }));
 
     let client = client_for(&kubeconfig).await?;
-    if netns {
-        eprintln!(
-            "knet: note: the netns network mode is not implemented yet; pods get loopback addresses from 127.244.0.0/16"
-        );
-    }
-    let pod_cidr = match (&args.pod_cidr, netns) {
-        (Some(cidr), false) => cidr.clone(),
-        _ => "127.244.0.0/16".to_owned(),
-    };
     let (agent_stop_tx, mut agent_stop) = tokio::sync::watch::channel(false);
     let agent = tokio::spawn(agent::run(
         agent::Config {
             node_name: node_name(),
-            node_ip: args
-                .node_ip
-                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-            pod_cidr,
+            node_ip: pod_net.node_ip,
+            pod_cidr: pod_net.pod_cidr,
             log_dir: data_dir.join("logs"),
             knet_bin: std::env::current_exe().context("locating the knet binary")?,
+            bridge: pod_net.bridge,
         },
         client.clone(),
         async move {
@@ -323,6 +330,66 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let _ = api_stop_tx.send(true);
     api.await.context("API server task")??;
     Ok(())
+}
+
+/// The agent's pod networking, settled from the flags.
+struct PodNetwork {
+    node_ip: std::net::IpAddr,
+    pod_cidr: String,
+    bridge: Option<agent::Bridge>,
+}
+
+impl PodNetwork {
+    fn resolve(
+        mode: NetworkMode,
+        pod_cidr: Option<String>,
+        node_ip: Option<std::net::IpAddr>,
+        cluster_domain: &str,
+        cluster_dns: Option<std::net::Ipv4Addr>,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<PodNetwork> {
+        let netns = match mode {
+            NetworkMode::Auto => has_net_admin(),
+            NetworkMode::Netns if !has_net_admin() => {
+                anyhow::bail!(
+                    "--network netns needs CAP_NET_ADMIN (run as root, or use --network loopback)"
+                )
+            }
+            NetworkMode::Netns => true,
+            NetworkMode::Loopback => false,
+        };
+        if !netns {
+            return Ok(PodNetwork {
+                node_ip: node_ip.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+                pod_cidr: pod_cidr.unwrap_or_else(|| "127.244.0.0/16".to_owned()),
+                bridge: None,
+            });
+        }
+        let pod_cidr = pod_cidr.unwrap_or_else(|| "10.244.0.0/16".to_owned());
+        let bridge = agent::Bridge::new(
+            &pod_cidr,
+            cluster_dns,
+            cluster_domain,
+            data_dir.join("pods"),
+        )
+        .map_err(|e| anyhow::anyhow!("invalid --pod-cidr: {e}"))?;
+        // The primary address is the one the kernel would send from; connecting a UDP socket
+        // sends nothing. With no route out (an isolated namespace), the bridge address serves.
+        let node_ip = node_ip.unwrap_or_else(|| {
+            std::net::UdpSocket::bind("0.0.0.0:0")
+                .and_then(|s| {
+                    s.connect("192.0.2.1:9")?;
+                    s.local_addr()
+                })
+                .map(|a| a.ip())
+                .unwrap_or(std::net::IpAddr::V4(bridge.gateway()))
+        });
+        Ok(PodNetwork {
+            node_ip,
+            pod_cidr,
+            bridge: Some(bridge),
+        })
+    }
 }
 
 /// This machine's host name, the Node's name.
@@ -371,14 +438,25 @@ async fn agent_only(args: AgentArgs) -> anyhow::Result<()> {
         Some(path) => client_for(&path).await?,
         None => kube::Client::try_default().await?,
     };
+    let log_dir = args
+        .log_dir
+        .unwrap_or_else(|| default_data_dir().join("logs"));
+    let state_dir = log_dir.parent().map(PathBuf::from).unwrap_or_default();
+    let pod_net = PodNetwork::resolve(
+        args.network,
+        args.pod_cidr,
+        Some(args.node_ip),
+        &args.cluster_domain,
+        args.cluster_dns,
+        &state_dir,
+    )?;
     let config = agent::Config {
         node_name: args.node_name.unwrap_or_else(node_name),
-        node_ip: args.node_ip,
-        pod_cidr: args.pod_cidr,
-        log_dir: args
-            .log_dir
-            .unwrap_or_else(|| default_data_dir().join("logs")),
+        node_ip: pod_net.node_ip,
+        pod_cidr: pod_net.pod_cidr,
+        log_dir,
         knet_bin: std::env::current_exe().context("locating the knet binary")?,
+        bridge: pod_net.bridge,
     };
     println!("knet: ready agent node={}", config.node_name);
     agent::run(config, client, shutdown_signal()).await?;
