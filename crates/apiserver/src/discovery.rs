@@ -81,6 +81,11 @@ fn aggregated_resource(r: &Resource) -> Value {
             "responseKind": {"group": "", "version": "v1", "kind": "Binding"},
             "verbs": ["create"],
         }));
+        subresources.push(json!({
+            "subresource": "log",
+            "responseKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "verbs": ["get"],
+        }));
     }
     if r.scale {
         subresources.push(json!({
@@ -206,6 +211,12 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 json!({"name": format!("{}/status", r.plural), "singularName": "",
                 "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}),
             );
+        }
+        if r.kind == "Pod" && version == "v1" {
+            resources.push(json!({"name": "pods/binding", "singularName": "",
+                "namespaced": true, "kind": "Binding", "verbs": ["create"]}));
+            resources.push(json!({"name": "pods/log", "singularName": "",
+                "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
         }
         if r.scale {
             resources.push(json!({"name": format!("{}/scale", r.plural), "singularName": "",

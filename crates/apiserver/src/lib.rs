@@ -18,6 +18,7 @@ mod bootstrap;
 mod convert;
 mod discovery;
 mod error;
+mod logs;
 mod object;
 mod openapi;
 mod patch;
@@ -143,6 +144,7 @@ impl ApiServer {
             token: pki.token.clone(),
             addr: client_addr,
             shutdown: shutdown_rx,
+            log_dir: config.data_dir.join("logs"),
         });
         bootstrap::run(&state).await.map_err(Error::Bootstrap)?;
         Ok(ApiServer {

@@ -18,7 +18,7 @@ use tokio_stream::StreamExt as _;
 use crate::alloc::{IpAllocator, PortAllocator};
 use crate::error::ApiError;
 use crate::rest::{self, PatchType, Query, Rendering, Reply, Target};
-use crate::{discovery, openapi, resource, watch};
+use crate::{discovery, logs, openapi, resource, watch};
 
 /// The response body type: whole or streamed.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -40,6 +40,8 @@ pub struct State {
     pub addr: SocketAddr,
     /// Flips to true when the server is stopping; watches end on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Where the node agent writes container logs (`pods/log` reads them).
+    pub log_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for State {
@@ -376,6 +378,24 @@ async fn resource_request(
 ) -> Result<Response<Body>, ApiError> {
     let rendering = Rendering::from_request(accept, &query);
     let deprecation = t.res.deprecation;
+    if let Some(sub) = t.sub.as_deref() {
+        let served = match sub {
+            "status" => t.res.status,
+            "scale" => t.res.scale,
+            "finalize" => t.res.kind == "Namespace",
+            "binding" | "log" => t.res.kind == "Pod",
+            _ => false,
+        };
+        if !served {
+            return Err(ApiError::no_route());
+        }
+    }
+    if t.sub.as_deref() == Some("log") {
+        if method != Method::GET {
+            return Err(ApiError::method_not_allowed(method.as_str(), t.res));
+        }
+        return pod_log(state, &t, &query);
+    }
     let reply = match method {
         Method::GET if t.name.is_none() && (watch_path || query.flag("watch")) => {
             let rx = watch::start(state, &t, &query, rendering)?;
@@ -428,6 +448,33 @@ async fn resource_request(
         other => return Err(ApiError::method_not_allowed(other.as_str(), t.res)),
     };
     Ok(reply_response(reply, deprecation))
+}
+
+/// `GET pods/{name}/log`: the container's log as plain text, streamed with `follow`.
+fn pod_log(state: &Arc<State>, t: &Target, query: &Query) -> Result<Response<Body>, ApiError> {
+    let req = logs::resolve(state, t, query)?;
+    let (first, offset) = logs::read(&req)?;
+    let body = if req.follow {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let sent = first.len() as u64;
+        let state = state.clone();
+        tokio::spawn(async move {
+            if tx.send(first).await.is_ok() {
+                logs::follow(state, req, offset, sent, tx).await;
+            }
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(|b| Ok::<_, Infallible>(Frame::data(b)));
+        BodyExt::boxed(StreamBody::new(stream))
+    } else {
+        BodyExt::boxed(Full::new(first).map_err(|never| match never {}))
+    };
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    Ok(resp)
 }
 
 /// Accepts TLS connections until `shutdown` resolves, then lets open requests finish.

@@ -5,4 +5,6 @@ mod controllers;
 mod echo;
 mod kube_client;
 mod layout;
+mod logs;
+mod netns;
 mod seed;
