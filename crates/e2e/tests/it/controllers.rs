@@ -385,6 +385,70 @@ fn deployments_roll_within_surge_and_unavailability() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The live (not terminating) `websample` pods: (VERSION env value, ready).
+fn websample_pods(k: &Knet) -> anyhow::Result<Vec<(String, bool)>> {
+    let out = k.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "run=websample",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.deletionTimestamp}/ {.spec.containers[0].env[?(@.name==\"VERSION\")].value}/ {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+    ])?;
+    let mut seen = Vec::new();
+    for line in out.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.first().is_some_and(|d| *d != "/") {
+            continue;
+        }
+        seen.push((
+            parts.get(1).map_or("", |v| v.trim_end_matches('/')).to_owned(),
+            parts.get(2) == Some(&"True"),
+        ));
+    }
+    Ok(seen)
+}
+
+#[test]
+fn websample_rolls_on_an_env_change_within_its_surge_and_unavailability() -> anyhow::Result<()> {
+    let seed = e2e::workspace().join("examples/seed").display().to_string();
+    let k = Knet::up(&["-f", &seed])?;
+    // Four replicas make the seed's 25% mean one pod each way: at most 5 live, at least 3 ready.
+    k.kubectl(&["scale", "deploy", "websample", "--replicas", "4"])?;
+    let out = k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=60s"])?;
+    assert!(out.contains("successfully rolled out"), "{out}");
+
+    k.kubectl(&["set", "env", "deploy/websample", "VERSION=v2"])?;
+    let mut looks = 0;
+    let mut peak = 0;
+    eventually(Duration::from_secs(120), || {
+        let seen = websample_pods(&k)?;
+        let live = seen.len();
+        let ready = seen.iter().filter(|(_, r)| *r).count();
+        looks += 1;
+        peak = peak.max(live);
+        assert!(live <= 5, "maxSurge exceeded: {seen:?}");
+        assert!(ready >= 3, "maxUnavailable exceeded: {seen:?}");
+        let done = live == 4 && seen.iter().all(|(v, r)| v == "v2" && *r);
+        Ok(done.then_some(()))
+    })?;
+    assert!(looks > 5 && peak == 5, "the roll was watched ({looks} looks, peak {peak})");
+    let out = k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=60s"])?;
+    assert!(out.contains("successfully rolled out"), "{out}");
+
+    // Undo goes back to the template without VERSION, with the same guarantees.
+    k.kubectl(&["rollout", "undo", "deploy/websample"])?;
+    eventually(Duration::from_secs(120), || {
+        let seen = websample_pods(&k)?;
+        let ready = seen.iter().filter(|(_, r)| *r).count();
+        assert!(seen.len() <= 5 && ready >= 3, "{seen:?}");
+        Ok((seen.len() == 4 && seen.iter().all(|(v, r)| v.is_empty() && *r)).then_some(()))
+    })?;
+    let out = k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=60s"])?;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    Ok(())
+}
+
 #[test]
 fn the_seed_runs_as_processes_with_endpoints_and_stops_cleanly() -> anyhow::Result<()> {
     let seed = e2e::workspace().join("examples/seed").display().to_string();
