@@ -12,6 +12,9 @@
 //!   from-acknowledgement delay is signed (negative then) and `early` counts those events.
 //! - `store`: the same writes straight into knet's `store` crate (no HTTP, no TLS).
 //! - `etcd`: the same writes as etcd v3 puts over etcd's JSON gateway, for a side-by-side.
+//! - `pods`: scales a Deployment of `knet echo` pods behind a Service from 1 to N and back,
+//!   watching pods and EndpointSlices: time until all N are Ready and in the slice, and per pod
+//!   the delay from its Ready being observed to its ready endpoint being observed.
 //!
 //! It only ever talks to loopback addresses: it refuses a kubeconfig or etcd endpoint that is
 //! not on 127.0.0.0/8, `::1` or `localhost`.
@@ -59,6 +62,27 @@ enum Cmd {
     Store(StoreArgs),
     /// Service-sized etcd v3 puts over etcd's JSON gateway: per-write latency.
     Etcd(EtcdArgs),
+    /// Scale `knet echo` pods 1 → N → 1: time to Ready and into the EndpointSlice.
+    Pods(PodsArgs),
+}
+
+#[derive(Args)]
+struct PodsArgs {
+    /// Kubeconfig of the cluster under test (its server must be on loopback).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// Namespace for the Deployment and Service (created if missing).
+    #[arg(long, default_value = "podload")]
+    namespace: String,
+    /// Pods to scale to.
+    #[arg(long, default_value_t = 100)]
+    replicas: i32,
+    /// Give each pod an httpGet readiness probe with this period (seconds; 0: no probe).
+    #[arg(long, default_value_t = 0)]
+    probe_period: i32,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
 }
 
 #[derive(Args)]
@@ -157,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Watch(a) => watch(&a).await,
         Cmd::Store(a) => store_writes(&a),
         Cmd::Etcd(a) => etcd_writes(&a).await,
+        Cmd::Pods(a) => pods(&a).await,
     }
 }
 
@@ -607,6 +632,217 @@ async fn etcd_put(
     if !status.starts_with("HTTP/1.1 200") {
         bail!("etcd: {} {}", status.trim(), String::from_utf8_lossy(&resp));
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// pods
+
+/// What the two watches saw, by pod IP: when its pod was first seen Ready and when its
+/// endpoint was first seen ready, plus the sets as they stand now.
+#[derive(Default)]
+struct Seen {
+    ready_at: std::collections::HashMap<String, Instant>,
+    endpoint_at: std::collections::HashMap<String, Instant>,
+    ready_now: std::collections::HashMap<String, String>,
+    slices: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl Seen {
+    fn endpoints_now(&self) -> usize {
+        self.slices.values().map(Vec::len).sum()
+    }
+}
+
+async fn pods(args: &PodsArgs) -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::api::{Patch, PatchParams};
+    use kube::runtime::{WatchStreamExt as _, watcher};
+
+    let client = client(&args.kubeconfig).await?;
+    ensure_namespace(&client, &args.namespace).await?;
+    let ns = args.namespace.as_str();
+    let mut container = json!({"name": "echo", "image": "knet/echo", "ports": [{"containerPort": 80}]});
+    if args.probe_period > 0 {
+        container["readinessProbe"] =
+            json!({"httpGet": {"path": "/", "port": 80}, "periodSeconds": args.probe_period});
+    }
+    let deploy: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "echo"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "echo"}},
+            "template": {
+                "metadata": {"labels": {"app": "echo"}},
+                "spec": {"terminationGracePeriodSeconds": 5, "containers": [container]},
+            },
+        },
+    }))?;
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "echo"},
+        "spec": {"selector": {"app": "echo"}, "ports": [{"port": 80}]},
+    }))?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    deployments.create(&PostParams::default(), &deploy).await?;
+    Api::<Service>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &svc)
+        .await?;
+
+    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let pod_watch = {
+        let (seen, changed) = (seen.clone(), changed.clone());
+        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let cfg = watcher::Config::default().labels("app=echo");
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(watcher(api, cfg).default_backoff());
+            while let Some(Ok(ev)) = events.next().await {
+                let now = Instant::now();
+                let mut seen = seen.lock().expect("lock");
+                let (pod, gone) = match ev {
+                    watcher::Event::Apply(p) | watcher::Event::InitApply(p) => (p, false),
+                    watcher::Event::Delete(p) => (p, true),
+                    _ => continue,
+                };
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                let status = pod.status.unwrap_or_default();
+                let ready = !gone
+                    && pod.metadata.deletion_timestamp.is_none()
+                    && status
+                        .conditions
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True");
+                match (ready, status.pod_ip) {
+                    (true, Some(ip)) => {
+                        seen.ready_at.entry(ip.clone()).or_insert(now);
+                        seen.ready_now.insert(uid, ip);
+                    }
+                    _ => {
+                        seen.ready_now.remove(&uid);
+                    }
+                }
+                drop(seen);
+                changed.notify_waiters();
+            }
+        })
+    };
+    let slice_watch = {
+        let (seen, changed) = (seen.clone(), changed.clone());
+        let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+        let cfg = watcher::Config::default().labels("kubernetes.io/service-name=echo");
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(watcher(api, cfg).default_backoff());
+            while let Some(Ok(ev)) = events.next().await {
+                let now = Instant::now();
+                let mut seen = seen.lock().expect("lock");
+                let (slice, gone) = match ev {
+                    watcher::Event::Apply(s) | watcher::Event::InitApply(s) => (s, false),
+                    watcher::Event::Delete(s) => (s, true),
+                    _ => continue,
+                };
+                let name = slice.metadata.name.clone().unwrap_or_default();
+                let ready: Vec<String> = slice
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                    .flat_map(|e| e.addresses.clone())
+                    .collect();
+                for ip in &ready {
+                    seen.endpoint_at.entry(ip.clone()).or_insert(now);
+                }
+                if gone {
+                    seen.slices.remove(&name);
+                } else {
+                    seen.slices.insert(name, ready);
+                }
+                drop(seen);
+                changed.notify_waiters();
+            }
+        })
+    };
+    let deadline = Duration::from_secs(args.timeout);
+    let wait_for = |want: usize| {
+        let (seen, changed) = (seen.clone(), changed.clone());
+        async move {
+            let start = Instant::now();
+            let (mut pods_at, mut slice_at) = (None, None);
+            loop {
+                let notified = changed.notified();
+                {
+                    let seen = seen.lock().expect("lock");
+                    if pods_at.is_none() && seen.ready_now.len() == want {
+                        pods_at = Some(start.elapsed());
+                    }
+                    if slice_at.is_none() && seen.endpoints_now() == want {
+                        slice_at = Some(start.elapsed());
+                    }
+                }
+                if let (Some(p), Some(s)) = (pods_at, slice_at) {
+                    return Ok::<_, anyhow::Error>((p, s));
+                }
+                let left = deadline.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    let seen = seen.lock().expect("lock");
+                    bail!(
+                        "after {deadline:?}: {} pods ready, {} endpoints ready, want {want}",
+                        seen.ready_now.len(),
+                        seen.endpoints_now()
+                    );
+                }
+                let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
+            }
+        }
+    };
+    wait_for(1).await.context("the first pod")?;
+    let base: std::collections::HashSet<String> =
+        seen.lock().expect("lock").ready_at.keys().cloned().collect();
+
+    let scale = |n: i32| {
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .patch_scale(
+                    "echo",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"replicas": n}})),
+                )
+                .await
+        }
+    };
+    scale(args.replicas).await?;
+    let (up_ready, up_slice) = wait_for(args.replicas as usize).await?;
+    let mut delays: Vec<f64> = {
+        let seen = seen.lock().expect("lock");
+        seen.ready_at
+            .iter()
+            .filter(|(ip, _)| !base.contains(*ip))
+            .filter_map(|(ip, r)| {
+                let e = seen.endpoint_at.get(ip)?;
+                Some(if e >= r {
+                    ms(*e - *r)
+                } else {
+                    -ms(*r - *e)
+                })
+            })
+            .collect()
+    };
+    let measured = delays.len();
+    scale(1).await?;
+    let (down_ready, down_slice) = wait_for(1).await?;
+    pod_watch.abort();
+    slice_watch.abort();
+    println!(
+        "pods replicas={} all_ready_ms={:.1} all_in_slice_ms={:.1} measured={measured} {} down_ready_ms={:.1} down_slice_ms={:.1}",
+        args.replicas,
+        ms(up_ready),
+        ms(up_slice),
+        stats("ready_to_endpoint_", &mut delays),
+        ms(down_ready),
+        ms(down_slice),
+    );
     Ok(())
 }
 

@@ -972,7 +972,12 @@ pub async fn patch(
             .get(&key_of(t, &name))
             .ok_or_else(|| ApiError::not_found(t.res, &name))?;
         let view = scale_of(t.res, &cur);
-        let patched = apply_patch(t.res.kind, kind, &view, &body)?;
+        let mut patched = apply_patch(t.res.kind, kind, &view, &body)?;
+        // As for other patches: without a resourceVersion in the patch, it applies to whatever
+        // is current when it commits (a status write in between is no conflict).
+        if body.pointer("/metadata/resourceVersion").is_none() {
+            patched["metadata"]["resourceVersion"] = json!("");
+        }
         return scale(state, t, &patched).await;
     }
     let part = part_of(t)?;

@@ -7,14 +7,16 @@
 //! terminating = deletionTimestamp set). Named targetPorts are resolved per pod. The Endpoints
 //! object mirrors the slice for `kubectl get endpoints`: ready addresses in `addresses`, the
 //! rest in `notReadyAddresses`. Services without a selector are left alone, so endpoints a user
-//! writes stay as written. Writes are server-side applies, so an unchanged result writes
-//! nothing.
+//! writes stay as written. As upstream, writes are creates and updates (not server-side
+//! applies, which cost the API server a field-set merge per write) made only when the content
+//! changed; the controller remembers the resourceVersion it wrote and re-reads on a conflict.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::{Value, json};
 
@@ -192,8 +194,142 @@ enum Change {
     Pod(Box<Result<watcher::Event<Pod>, watcher::Error>>),
 }
 
+/// What was last written for one Service, and the resourceVersions the writes returned.
+struct Written {
+    slice: Value,
+    endpoints: Value,
+    slice_rv: Option<String>,
+    endpoints_rv: Option<String>,
+}
+
+/// The controller's memory: what the watches show, what it wrote, and what needs a look.
+struct State {
+    client: kube::Client,
+    svcs: Mirror<Service>,
+    pods: Mirror<Pod>,
+    written: BTreeMap<Key, Written>,
+    dirty: BTreeSet<Key>,
+}
+
+impl State {
+    /// Takes one watch event in, marking the Services it may change.
+    async fn take(&mut self, change: Change) {
+        match change {
+            Change::Service(ev) => match *ev {
+                Err(err) => {
+                    tracing::debug!(%err, "endpointslice service watch error; retrying with backoff");
+                }
+                Ok(ev) => match self.svcs.handle(ev) {
+                    Seen::Nothing => {}
+                    Seen::Synced => self.dirty.extend(self.svcs.items.keys().cloned()),
+                    Seen::Applied { new, .. } => {
+                        self.dirty.insert(key_of(&new.metadata));
+                    }
+                    Seen::Deleted(s) => {
+                        let k = key_of(&s.metadata);
+                        if self.written.remove(&k).is_some() {
+                            // The slice goes with its owner; the Endpoints object has none.
+                            let api: Api<k8s_openapi::api::core::v1::Endpoints> =
+                                Api::namespaced(self.client.clone(), &k.0);
+                            let _ = api.delete(&k.1, &DeleteParams::default()).await;
+                        }
+                    }
+                },
+            },
+            Change::Pod(ev) => {
+                let touched: Vec<Pod> = match *ev {
+                    Err(err) => {
+                        tracing::debug!(%err, "endpointslice pod watch error; retrying with backoff");
+                        return;
+                    }
+                    Ok(ev) => match self.pods.handle(ev) {
+                        Seen::Nothing => Vec::new(),
+                        Seen::Synced => {
+                            self.dirty.extend(self.svcs.items.keys().cloned());
+                            Vec::new()
+                        }
+                        Seen::Applied { old, new } => old.into_iter().chain([new]).collect(),
+                        Seen::Deleted(p) => vec![p],
+                    },
+                };
+                for p in touched {
+                    let ns = p.metadata.namespace.clone().unwrap_or_default();
+                    for (k, s) in self.svcs.in_namespace(&ns) {
+                        let selector = s
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.selector.clone())
+                            .unwrap_or_default();
+                        if selects(&selector, &p) {
+                            self.dirty.insert(k.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the slice and Endpoints of every Service marked dirty whose content changed.
+    async fn sync(&mut self) {
+        if !(self.svcs.synced() && self.pods.synced()) {
+            return;
+        }
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        for k in std::mem::take(&mut self.dirty) {
+            let Some(svc) = self.svcs.items.get(&k) else {
+                continue;
+            };
+            let in_ns: Vec<&Pod> = self.pods.in_namespace(&k.0).map(|(_, p)| p).collect();
+            let Some((slice, endpoints)) = desired(svc, &in_ns, &now) else {
+                continue;
+            };
+            let last = self.written.remove(&k);
+            if let Some(w) = &last
+                && content(&w.slice) == content(&slice)
+                && content(&w.endpoints) == content(&endpoints)
+            {
+                self.written.insert(k, last.expect("checked"));
+                continue;
+            }
+            let (slice_rv, endpoints_rv) = last
+                .map(|w| (w.slice_rv, w.endpoints_rv))
+                .unwrap_or_default();
+            let slices: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &k.0);
+            let eps: Api<Endpoints> = Api::namespaced(self.client.clone(), &k.0);
+            let (a, b) = futures::join!(
+                write(&slices, &slice, slice_rv),
+                write(&eps, &endpoints, endpoints_rv),
+            );
+            match (a, b) {
+                (Ok(slice_rv), Ok(endpoints_rv)) => {
+                    let w = Written {
+                        slice,
+                        endpoints,
+                        slice_rv: Some(slice_rv),
+                        endpoints_rv: Some(endpoints_rv),
+                    };
+                    self.written.insert(k, w);
+                }
+                (a, b) => {
+                    // Forgotten, so the next change that touches this Service writes afresh.
+                    for err in [a.err(), b.err()].into_iter().flatten() {
+                        tracing::warn!(%err, "writing endpoints failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Keeps EndpointSlices and Endpoints in step with Services and Pods until the process ends.
+///
+/// Every event already waiting is taken in before anything is written, so a burst (a scale to
+/// 100 pods is several hundred pod updates) costs one write per Service per round rather than
+/// one per event, and the newest state is never queued behind writes of older ones.
 pub async fn run(client: kube::Client) {
+    use futures::FutureExt as _;
     let services = watcher::watcher(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -204,110 +340,62 @@ pub async fn run(client: kube::Client) {
         .default_backoff()
         .map(|ev| Change::Pod(Box::new(ev)));
     let mut changes = std::pin::pin!(futures::stream::select(services, pods));
-    let mut svcs: Mirror<Service> = Mirror::default();
-    let mut pods: Mirror<Pod> = Mirror::default();
-    let mut written: BTreeMap<Key, (Value, Value)> = BTreeMap::new();
-    let mut dirty: BTreeSet<Key> = BTreeSet::new();
+    let mut state = State {
+        client,
+        svcs: Mirror::default(),
+        pods: Mirror::default(),
+        written: BTreeMap::new(),
+        dirty: BTreeSet::new(),
+    };
     while let Some(change) = changes.next().await {
-        match change {
-            Change::Service(ev) => match *ev {
-                Err(err) => {
-                    tracing::debug!(%err, "endpointslice service watch error; retrying with backoff");
-                }
-                Ok(ev) => match svcs.handle(ev) {
-                    Seen::Nothing => {}
-                    Seen::Synced => dirty.extend(svcs.items.keys().cloned()),
-                    Seen::Applied { new, .. } => {
-                        dirty.insert(key_of(&new.metadata));
-                    }
-                    Seen::Deleted(s) => {
-                        let k = key_of(&s.metadata);
-                        if written.remove(&k).is_some() {
-                            // The slice goes with its owner; the Endpoints object has none.
-                            let api: Api<k8s_openapi::api::core::v1::Endpoints> =
-                                Api::namespaced(client.clone(), &k.0);
-                            let _ = api.delete(&k.1, &DeleteParams::default()).await;
-                        }
-                    }
-                },
-            },
-            Change::Pod(ev) => {
-                let touched: Vec<Pod> = match *ev {
-                    Err(err) => {
-                        tracing::debug!(%err, "endpointslice pod watch error; retrying with backoff");
-                        continue;
-                    }
-                    Ok(ev) => match pods.handle(ev) {
-                        Seen::Nothing => Vec::new(),
-                        Seen::Synced => {
-                            dirty.extend(svcs.items.keys().cloned());
-                            Vec::new()
-                        }
-                        Seen::Applied { old, new } => old.into_iter().chain([new]).collect(),
-                        Seen::Deleted(p) => vec![p],
-                    },
-                };
-                for p in touched {
-                    let ns = p.metadata.namespace.clone().unwrap_or_default();
-                    for (k, s) in svcs.in_namespace(&ns) {
-                        let selector = s
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.selector.clone())
-                            .unwrap_or_default();
-                        if selects(&selector, &p) {
-                            dirty.insert(k.clone());
-                        }
-                    }
-                }
-            }
+        let started = std::time::Instant::now();
+        let mut events = 1;
+        state.take(change).await;
+        while let Some(Some(change)) = changes.next().now_or_never() {
+            state.take(change).await;
+            events += 1;
         }
-        if !(svcs.synced() && pods.synced()) {
-            continue;
-        }
-        let now = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
-        for k in std::mem::take(&mut dirty) {
-            let Some(svc) = svcs.items.get(&k) else {
-                continue;
-            };
-            let in_ns: Vec<&Pod> = pods.in_namespace(&k.0).map(|(_, p)| p).collect();
-            let Some((slice, endpoints)) = desired(svc, &in_ns, &now) else {
-                continue;
-            };
-            let unchanged = written.get(&k).is_some_and(|(s, e)| {
-                content(s) == content(&slice) && content(e) == content(&endpoints)
-            });
-            if unchanged {
-                continue;
-            }
-            if apply(&client, &k.0, &slice, &endpoints).await {
-                written.insert(k, (slice, endpoints));
-            } else {
-                // Retried on the next change that touches this Service.
-                written.remove(&k);
-            }
-        }
+        let dirty = state.dirty.len();
+        state.sync().await;
+        tracing::debug!(events, dirty, elapsed_us = started.elapsed().as_micros() as u64, "endpointslice round");
     }
 }
 
-async fn apply(client: &kube::Client, ns: &str, slice: &Value, endpoints: &Value) -> bool {
-    let params = PatchParams::apply(MANAGER).force();
-    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
-        Api::namespaced(client.clone(), ns);
-    let eps: Api<k8s_openapi::api::core::v1::Endpoints> = Api::namespaced(client.clone(), ns);
-    let slice_name = slice["metadata"]["name"].as_str().unwrap_or_default();
-    let ep_name = endpoints["metadata"]["name"].as_str().unwrap_or_default();
-    let a = slices
-        .patch(slice_name, &params, &Patch::Apply(slice))
-        .await;
-    let b = eps.patch(ep_name, &params, &Patch::Apply(endpoints)).await;
-    let ok = a.is_ok() && b.is_ok();
-    for err in [a.err(), b.err()].into_iter().flatten() {
-        tracing::warn!(%err, "writing endpoints failed");
+/// Writes `desired` as the whole object: an update at `rv` when known, else a create. A
+/// conflict or a missing object is settled by re-reading once or twice. Returns the new
+/// resourceVersion.
+async fn write<K>(api: &Api<K>, desired: &Value, mut rv: Option<String>) -> kube::Result<String>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let name = desired["metadata"]["name"].as_str().unwrap_or_default();
+    let params = PostParams {
+        field_manager: Some(MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut obj = desired.clone();
+        if let Some(rv) = &rv {
+            obj["metadata"]["resourceVersion"] = json!(rv);
+        }
+        let obj: K = serde_json::from_value(obj).map_err(kube::Error::SerdeError)?;
+        let result = match rv {
+            Some(_) => api.replace(name, &params, &obj).await,
+            None => api.create(&params, &obj).await,
+        };
+        match result {
+            Ok(written) => return Ok(written.meta().resource_version.clone().unwrap_or_default()),
+            Err(kube::Error::Api(e)) if tries < 4 && (e.code == 409 || e.code == 404) => {
+                rv = match api.get_opt(name).await? {
+                    Some(cur) => cur.meta().resource_version.clone(),
+                    None => None,
+                };
+            }
+            Err(e) => return Err(e),
+        }
     }
-    ok
 }
 
 #[cfg(test)]
