@@ -664,7 +664,8 @@ async fn pods(args: &PodsArgs) -> anyhow::Result<()> {
     let client = client(&args.kubeconfig).await?;
     ensure_namespace(&client, &args.namespace).await?;
     let ns = args.namespace.as_str();
-    let mut container = json!({"name": "echo", "image": "knet/echo", "ports": [{"containerPort": 80}]});
+    let mut container =
+        json!({"name": "echo", "image": "knet/echo", "ports": [{"containerPort": 80}]});
     if args.probe_period > 0 {
         container["readinessProbe"] =
             json!({"httpGet": {"path": "/", "port": 80}, "periodSeconds": args.probe_period});
@@ -797,8 +798,13 @@ async fn pods(args: &PodsArgs) -> anyhow::Result<()> {
         }
     };
     wait_for(1).await.context("the first pod")?;
-    let base: std::collections::HashSet<String> =
-        seen.lock().expect("lock").ready_at.keys().cloned().collect();
+    let base: std::collections::HashSet<String> = seen
+        .lock()
+        .expect("lock")
+        .ready_at
+        .keys()
+        .cloned()
+        .collect();
 
     let scale = |n: i32| {
         let deployments = deployments.clone();
@@ -821,11 +827,7 @@ async fn pods(args: &PodsArgs) -> anyhow::Result<()> {
             .filter(|(ip, _)| !base.contains(*ip))
             .filter_map(|(ip, r)| {
                 let e = seen.endpoint_at.get(ip)?;
-                Some(if e >= r {
-                    ms(*e - *r)
-                } else {
-                    -ms(*r - *e)
-                })
+                Some(if e >= r { ms(*e - *r) } else { -ms(*r - *e) })
             })
             .collect()
     };

@@ -325,11 +325,14 @@ impl State {
 
 /// Keeps EndpointSlices and Endpoints in step with Services and Pods until the process ends.
 ///
-/// Every event already waiting is taken in before anything is written, so a burst (a scale to
-/// 100 pods is several hundred pod updates) costs one write per Service per round rather than
-/// one per event, and the newest state is never queued behind writes of older ones.
+/// The two watches run in tasks of their own that queue events as they come, so they keep
+/// reading while a round of writes is in flight. Each round takes in every queued event before
+/// it writes, so a burst (a scale to 100 pods is hundreds of pod updates) costs one write per
+/// Service per round rather than one per event, and the newest state is never queued behind
+/// writes of older ones. (Polling the watch streams directly would not do: an HTTP/1 body
+/// yields one chunk per wake-up of its connection task, so a drain finds at most one event.)
 pub async fn run(client: kube::Client) {
-    use futures::FutureExt as _;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let services = watcher::watcher(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -339,7 +342,19 @@ pub async fn run(client: kube::Client) {
     let pods = watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .map(|ev| Change::Pod(Box::new(ev)));
-    let mut changes = std::pin::pin!(futures::stream::select(services, pods));
+    let forward = |stream: futures::stream::BoxStream<'static, Change>| {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut stream = stream;
+            while let Some(change) = stream.next().await {
+                if tx.send(change).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let watches = [forward(services.boxed()), forward(pods.boxed())];
+    drop(tx);
     let mut state = State {
         client,
         svcs: Mirror::default(),
@@ -347,17 +362,25 @@ pub async fn run(client: kube::Client) {
         written: BTreeMap::new(),
         dirty: BTreeSet::new(),
     };
-    while let Some(change) = changes.next().await {
+    while let Some(change) = rx.recv().await {
         let started = std::time::Instant::now();
         let mut events = 1;
         state.take(change).await;
-        while let Some(Some(change)) = changes.next().now_or_never() {
+        while let Ok(change) = rx.try_recv() {
             state.take(change).await;
             events += 1;
         }
         let dirty = state.dirty.len();
         state.sync().await;
-        tracing::debug!(events, dirty, elapsed_us = started.elapsed().as_micros() as u64, "endpointslice round");
+        tracing::debug!(
+            events,
+            dirty,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "endpointslice round"
+        );
+    }
+    for w in watches {
+        w.abort();
     }
 }
 

@@ -402,7 +402,10 @@ fn websample_pods(k: &Knet) -> anyhow::Result<Vec<(String, bool)>> {
             continue;
         }
         seen.push((
-            parts.get(1).map_or("", |v| v.trim_end_matches('/')).to_owned(),
+            parts
+                .get(1)
+                .map_or("", |v| v.trim_end_matches('/'))
+                .to_owned(),
             parts.get(2) == Some(&"True"),
         ));
     }
@@ -432,7 +435,10 @@ fn websample_rolls_on_an_env_change_within_its_surge_and_unavailability() -> any
         let done = live == 4 && seen.iter().all(|(v, r)| v == "v2" && *r);
         Ok(done.then_some(()))
     })?;
-    assert!(looks > 5 && peak == 5, "the roll was watched ({looks} looks, peak {peak})");
+    assert!(
+        looks > 5 && peak == 5,
+        "the roll was watched ({looks} looks, peak {peak})"
+    );
     let out = k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=60s"])?;
     assert!(out.contains("successfully rolled out"), "{out}");
 
