@@ -1,7 +1,18 @@
-# Shared helpers for the bench/run-*.sh scripts (sourced; expects WORK, RESULTS and KNET).
+# Shared helpers for the bench/run-*.sh scripts (sourced; expects KNET, and WORK and RESULTS
+# from bench_work).
 #
 # start_knet runs `knet up` in loopback mode, or with KNET_NETNS set, `--network netns` inside
 # that network namespace (which the caller made); KNET_ARGS adds flags.
+
+# bench_work DEFAULT: a fresh, empty $BENCH_WORK (else DEFAULT) as WORK, with RESULTS in it.
+bench_work() {
+  WORK=${BENCH_WORK:-$1}
+  rm -rf "$WORK"
+  mkdir -p "$WORK"
+  WORK=$(cd "$WORK" && pwd)
+  RESULTS=$WORK/results.txt
+  : >"$RESULTS"
+}
 
 PIDS=()
 cleanup() {

@@ -37,21 +37,14 @@ else
   STARTUP_RUNS=10 RUNS=3 APPLY_N=1000 CREATES=2000 GETS=10000 WATCHERS=100 WATCH_WRITES=1000 RSS_N=10000
 fi
 
-WORK=${BENCH_WORK:-target/bench-apiserver}
-rm -rf "$WORK"
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
-RESULTS=$WORK/results.txt
-: >"$RESULTS"
-
 command -v kubectl >/dev/null || { echo "kubectl is required" >&2; exit 1; }
 echo "== building (release)"
 cargo build --release -p knet -p apiload
 KNET=$PWD/target/release/knet
 APILOAD=$PWD/target/release/apiload
-
 # Process bookkeeping, start_knet/stop_knet, kc, and the result helpers.
 . bench/lib.sh
+bench_work target/bench-apiserver
 
 echo "== 1. knet up to ready (empty data dir, $STARTUP_RUNS runs + 1 warm-up)"
 timeout 300 "$APILOAD" startup --knet "$KNET" --runs "$STARTUP_RUNS" --work "$WORK/startup" \

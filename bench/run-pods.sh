@@ -29,19 +29,14 @@ case "${1:-}" in
   *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
 
-WORK=${BENCH_WORK:-target/bench-pods}
-rm -rf "$WORK"
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
-RESULTS=$WORK/results.txt
-: >"$RESULTS"
-
 command -v kubectl >/dev/null || { echo "kubectl is required" >&2; exit 1; }
 echo "== building (release)"
 cargo build --release -p knet -p apiload
 KNET=$PWD/target/release/knet
 APILOAD=$PWD/target/release/apiload
+# Process bookkeeping, start_knet/stop_knet, kc, and the result helpers.
 . bench/lib.sh
+bench_work target/bench-pods
 
 modes=(loopback)
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then

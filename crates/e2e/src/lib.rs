@@ -250,6 +250,18 @@ impl Knet {
         Ok(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
+    /// The ready addresses `kubectl get endpoints SERVICE` lists.
+    pub fn endpoint_ips(&self, service: &str) -> anyhow::Result<Vec<String>> {
+        let ips = self.kubectl(&[
+            "get",
+            "endpoints",
+            service,
+            "-o",
+            "jsonpath={.subsets[*].addresses[*].ip}",
+        ])?;
+        Ok(ips.split_whitespace().map(str::to_owned).collect())
+    }
+
     /// The bearer token.
     pub fn token(&self) -> anyhow::Result<String> {
         Ok(std::fs::read_to_string(self.dir.path().join("pki/token"))?

@@ -173,13 +173,7 @@ fn endpoints_follow_pod_readiness() -> anyhow::Result<()> {
     }
     let endpoints = |want: &str| {
         eventually(Duration::from_secs(10), || {
-            let got = k.kubectl(&[
-                "get",
-                "endpoints",
-                "clusterip-service",
-                "-o",
-                "jsonpath={.subsets[*].addresses[*].ip}",
-            ])?;
+            let got = k.endpoint_ips("clusterip-service")?.join(" ");
             Ok((got == want).then_some(()))
         })
         .map_err(|e| e.context(format!("waiting for endpoints {want:?}")))
@@ -462,14 +456,7 @@ fn the_seed_runs_as_processes_with_endpoints_and_stops_cleanly() -> anyhow::Resu
     let prefix = k.pod_cidr.trim_end_matches("0/24").to_owned();
     // Both nginx-for-svc pods run (as `knet echo` on port 80) and are the Service's endpoints.
     let ips = eventually(Duration::from_secs(20), || {
-        let ips = k.kubectl(&[
-            "get",
-            "endpoints",
-            "clusterip-service",
-            "-o",
-            "jsonpath={.subsets[*].addresses[*].ip}",
-        ])?;
-        let ips: Vec<String> = ips.split_whitespace().map(str::to_owned).collect();
+        let ips = k.endpoint_ips("clusterip-service")?;
         Ok((ips.len() == 2).then_some(ips))
     })?;
     assert!(
@@ -599,26 +586,14 @@ fn probes_drive_readiness_and_restarts() -> anyhow::Result<()> {
         field("{.status.conditions[?(@.type==\"Ready\")].status}")?,
         "False"
     );
-    let eps = k.kubectl(&[
-        "get",
-        "endpoints",
-        "clusterip-service",
-        "-o",
-        "jsonpath={.subsets[*].addresses[*].ip}",
-    ])?;
-    assert!(eps.is_empty(), "{eps}");
+    let eps = k.endpoint_ips("clusterip-service")?;
+    assert!(eps.is_empty(), "{eps:?}");
     // The probe passes: the pod becomes ready and an endpoint.
     std::fs::write(&ready_flag, "")?;
     let ip = field("{.status.podIP}")?;
     eventually(Duration::from_secs(15), || {
-        let eps = k.kubectl(&[
-            "get",
-            "endpoints",
-            "clusterip-service",
-            "-o",
-            "jsonpath={.subsets[*].addresses[*].ip}",
-        ])?;
-        Ok((eps == ip).then_some(()))
+        let eps = k.endpoint_ips("clusterip-service")?;
+        Ok((eps == [ip.clone()]).then_some(()))
     })?;
     // The liveness probe fails twice: the container is restarted.
     std::fs::write(&die_flag, "")?;

@@ -58,14 +58,7 @@ fn netns_mode_runs_the_seed_in_pod_namespaces_and_cleans_up() -> anyhow::Result<
     // nginx-for-svc runs twice, each pod on its own address in the pod range, and both are
     // the Service's endpoints.
     let ips = eventually(Duration::from_secs(30), || {
-        let ips = k.kubectl(&[
-            "get",
-            "endpoints",
-            "clusterip-service",
-            "-o",
-            "jsonpath={.subsets[*].addresses[*].ip}",
-        ])?;
-        let ips: Vec<String> = ips.split_whitespace().map(str::to_owned).collect();
+        let ips = k.endpoint_ips("clusterip-service")?;
         Ok((ips.len() == 2).then_some(ips))
     })?;
     for ip in &ips {
