@@ -57,17 +57,24 @@ pub struct Knet {
     args: Vec<String>,
     /// This instance's own pod range (kept across restarts).
     pub pod_cidr: String,
+    /// This instance's own node address (NodePorts), unless the test passes `--node-ip`.
+    pub node_ip: String,
+    /// This instance's own load-balancer pool, unless the test passes `--lb-pool`.
+    pub lb_pool: String,
     /// The network namespace this instance runs in (netns mode), made by the harness.
     pub netns: Option<String>,
 }
 
-/// A pod range no other instance of this test run uses: 127.X.Y.0/24, with X from a
-/// per-process counter and Y from the process id.
-fn unique_pod_cidr() -> String {
-    format!(
-        "127.{}.{}.0/24",
-        150 + next_instance() % 90,
-        std::process::id() % 250
+/// Addresses no other instance of this test run uses, from a per-process counter N and the
+/// process id P: pods in 127.(150+N).P.0/24; the node at 127.(1+N).P.1 and load balancers in
+/// 127.(1+N).P.128/25.
+fn unique_addresses() -> (String, String, String) {
+    let n = next_instance() % 90;
+    let p = std::process::id() % 250;
+    (
+        format!("127.{}.{p}.0/24", 150 + n),
+        format!("127.{}.{p}.1", 1 + n),
+        format!("127.{}.{p}.128/25", 1 + n),
     )
 }
 
@@ -90,12 +97,15 @@ impl Knet {
     pub fn up(extra: &[&str]) -> anyhow::Result<Knet> {
         let dir = tempfile::tempdir()?;
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (pod_cidr, node_ip, lb_pool) = unique_addresses();
         let mut k = Knet {
             child: None,
             dir,
             api: String::new(),
             args,
-            pod_cidr: unique_pod_cidr(),
+            pod_cidr,
+            node_ip,
+            lb_pool,
             netns: None,
         };
         k.start()?;
@@ -116,6 +126,12 @@ impl Knet {
             api: String::new(),
             args: extra.iter().map(|s| s.to_string()).collect(),
             pod_cidr: format!("10.{}.{}.0/24", 100 + n % 150, std::process::id() % 250),
+            node_ip: format!("10.{}.{}.1", 100 + n % 150, std::process::id() % 250),
+            lb_pool: format!(
+                "10.{}.{}.0/24",
+                100 + n % 150,
+                (std::process::id() % 250 + 125) % 250
+            ),
             netns: Some(name.clone()),
         };
         run_ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
@@ -144,6 +160,13 @@ impl Knet {
         if !self.args.iter().any(|a| a == "--pod-cidr") {
             // Instances running side by side must not hand out the same pod addresses.
             cmd.args(["--pod-cidr", &self.pod_cidr]);
+        }
+        // NodePorts and load-balancer addresses are served by each instance's proxy.
+        if !self.args.iter().any(|a| a == "--node-ip") {
+            cmd.args(["--node-ip", &self.node_ip]);
+        }
+        if !self.args.iter().any(|a| a == "--lb-pool") {
+            cmd.args(["--lb-pool", &self.lb_pool]);
         }
         let network = if self.netns.is_some() {
             "netns"

@@ -3,6 +3,7 @@
 
 mod echo;
 mod manifest;
+mod service_proxy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ enum Command {
     Echo(EchoArgs),
     /// Run only the node agent, against the API server in a kubeconfig.
     Agent(AgentArgs),
+    /// Run only the service proxy, against the API server in a kubeconfig.
+    Proxy(service_proxy::ProxyArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,7 +84,7 @@ enum NetworkMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ProxyMode {
+pub(crate) enum ProxyMode {
     Auto,
     Userspace,
     Nftables,
@@ -266,6 +269,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API server to {}", args.api_addr))?;
     let api_addr = listener.local_addr()?;
+    let service_cidr_for_routes = service_cidr.clone();
     let server = apiserver::ApiServer::open(
         apiserver::Config {
             data_dir: data_dir.clone(),
@@ -302,6 +306,27 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             let _ = agent_stop.changed().await;
         },
     ));
+    let (proxy_stop_tx, mut proxy_stop) = tokio::sync::watch::channel(false);
+    let proxy = service_proxy::start(
+        service_proxy::Settings {
+            mode: args.proxy_mode,
+            netns,
+            node_ip: pod_net.node_ip,
+            node_name: node_name(),
+            scheduler: Default::default(),
+            local_ranges: if netns {
+                std::iter::once(service_cidr_for_routes.clone())
+                    .chain(lb_pool.iter().cloned())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        },
+        client.clone(),
+        async move {
+            let _ = proxy_stop.changed().await;
+        },
+    )?;
     let (ctrl_stop_tx, mut ctrl_stop) = tokio::sync::watch::channel(false);
     let controllers = tokio::spawn(controllers::run(
         controllers::Config { lb_pools: lb_pool },
@@ -325,6 +350,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     // Pods first (each gets its grace period), then the controllers, then the API server.
     let _ = agent_stop_tx.send(true);
     let _ = agent.await;
+    let _ = proxy_stop_tx.send(true);
+    let _ = proxy.await;
     let _ = ctrl_stop_tx.send(true);
     let _ = controllers.await;
     let _ = api_stop_tx.send(true);
@@ -500,6 +527,7 @@ fn main() -> std::process::ExitCode {
             Command::Controllers(args) => controllers_only(args).await,
             Command::Echo(args) => echo::run(args.listen, args.udp).await,
             Command::Agent(args) => agent_only(args).await,
+            Command::Proxy(args) => service_proxy::run_alone(args).await,
         }
     });
     match result {

@@ -7,4 +7,5 @@ mod kube_client;
 mod layout;
 mod logs;
 mod netns;
+mod proxy;
 mod seed;

@@ -103,14 +103,15 @@ fn seed_applies_like_a_real_cluster() -> anyhow::Result<()> {
     );
 
     // The load-balancer controller hands out the first pool address.
+    let lb_first = k.lb_pool.replace(".128/25", ".129");
     eventually(Duration::from_secs(10), || {
         let t = rows(&k.kubectl(&["get", "svc", "loadbalancer-service"])?);
-        Ok((row(&t, "loadbalancer-service")[3] == "127.240.0.1").then_some(()))
+        Ok((row(&t, "loadbalancer-service")[3] == lb_first).then_some(()))
     })?;
 
     let events = k.kubectl(&["describe", "svc", "loadbalancer-service"])?;
     assert!(
-        events.contains("IPAllocated") && events.contains("Assigned IP [\"127.240.0.1\"]"),
+        events.contains("IPAllocated") && events.contains(&format!("Assigned IP [\"{lb_first}\"]")),
         "{events}"
     );
 

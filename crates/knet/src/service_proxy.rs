@@ -1,0 +1,147 @@
+//! Starting the service proxy: mode choice, the netns mode's local routes, `knet proxy`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use crate::ProxyMode;
+
+/// What `knet up` (or `knet proxy`) decided for the proxy.
+#[derive(Debug)]
+pub struct Settings {
+    /// `--proxy-mode`.
+    pub mode: ProxyMode,
+    /// Pods are in network namespaces (so service addresses are not on loopback).
+    pub netns: bool,
+    /// Where NodePorts are served.
+    pub node_ip: IpAddr,
+    /// This node, for the `Local` traffic policies.
+    pub node_name: String,
+    /// The default scheduler.
+    pub scheduler: proxy_userspace::SchedulerKind,
+    /// CIDRs (ClusterIPs, load-balancer pool) made local on this host in netns mode, so the
+    /// userspace proxy can listen on their addresses and pods reach them through the bridge.
+    pub local_ranges: Vec<String>,
+}
+
+/// `knet proxy`: the service proxy alone, against any API server.
+#[derive(clap::Args, Debug)]
+pub struct ProxyArgs {
+    /// Kubeconfig of the API server (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Proxy mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    proxy_mode: ProxyMode,
+    /// Where NodePorts are served.
+    #[arg(long, default_value = "127.0.0.1")]
+    node_ip: IpAddr,
+    /// This node's name, for the Local traffic policies (default: the host name).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// The scheduler for Services without a `knet.dev/scheduler` annotation.
+    #[arg(long, default_value = "rr")]
+    scheduler: String,
+}
+
+/// Local routes added for the proxy, removed again on drop.
+struct LocalRoutes(Vec<String>);
+
+impl LocalRoutes {
+    fn add(ranges: &[String]) -> anyhow::Result<LocalRoutes> {
+        let mut added = Vec::new();
+        for cidr in ranges {
+            if !cidr.contains('/') {
+                eprintln!(
+                    "knet: note: load-balancer range {cidr} is not a CIDR; its addresses are not made local"
+                );
+                continue;
+            }
+            let out = std::process::Command::new("ip")
+                .args(["route", "replace", "local", cidr, "dev", "lo"])
+                .output()
+                .context("running `ip` (Debian package iproute2)")?;
+            if !out.status.success() {
+                bail!(
+                    "making {cidr} local: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            added.push(cidr.clone());
+        }
+        Ok(LocalRoutes(added))
+    }
+}
+
+impl Drop for LocalRoutes {
+    fn drop(&mut self) {
+        for cidr in &self.0 {
+            let _ = std::process::Command::new("ip")
+                .args(["route", "del", "local", cidr, "dev", "lo"])
+                .status();
+        }
+    }
+}
+
+/// Starts the proxy as a task that ends when `shutdown` resolves.
+pub fn start(
+    settings: Settings,
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    match settings.mode {
+        ProxyMode::Userspace => {}
+        ProxyMode::Auto if settings.netns => {
+            eprintln!("knet: note: the nftables proxy mode is not built yet; using userspace");
+        }
+        ProxyMode::Auto => {}
+        ProxyMode::Nftables | ProxyMode::Iptables => bail!(
+            "--proxy-mode {:?} is not implemented yet; use --proxy-mode userspace",
+            settings.mode
+        ),
+    }
+    let routes = if settings.netns {
+        LocalRoutes::add(&settings.local_ranges)?
+    } else {
+        LocalRoutes(Vec::new())
+    };
+    let dataplane = proxy_userspace::Userspace::new(proxy_userspace::Config {
+        node_ip: settings.node_ip,
+        node_name: settings.node_name,
+        default_scheduler: settings.scheduler,
+    });
+    let status = Arc::new(proxy::runner::SyncStatus::default());
+    Ok(tokio::spawn(async move {
+        proxy::runner::run(Default::default(), client, dataplane, status, shutdown).await;
+        drop(routes);
+    }))
+}
+
+/// `knet proxy`.
+pub async fn run_alone(args: ProxyArgs) -> anyhow::Result<()> {
+    let client = match args.kubeconfig {
+        Some(path) => crate::client_for(&path).await?,
+        None => kube::Client::try_default().await?,
+    };
+    let scheduler = args
+        .scheduler
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--scheduler: {e}"))?;
+    let task = start(
+        Settings {
+            mode: args.proxy_mode,
+            netns: false,
+            node_ip: args.node_ip,
+            node_name: args.node_name.unwrap_or_else(crate::node_name),
+            scheduler,
+            local_ranges: Vec::new(),
+        },
+        client,
+        crate::shutdown_signal(),
+    )?;
+    println!("knet: ready proxy node-ip={}", args.node_ip);
+    task.await.context("proxy task")?;
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Accepting on a frontend and relaying each connection to an endpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::Shared;
+
+/// The dial timeouts of successive attempts, as kube-proxy's userspace proxier had them.
+const DIAL_TIMEOUTS: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// Binds `addr` for a frontend (address reuse on, so a frontend can come back at once).
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts until aborted; each connection is relayed on its own task, so it outlives a
+/// resync that replaces the endpoint set (and even this listener).
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, external: bool) {
+    loop {
+        match listener.accept().await {
+            Ok((conn, peer)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = relay(conn, peer, &shared, external).await {
+                        tracing::debug!(service = %shared.name, %peer, %err, "relay ended");
+                    }
+                });
+            }
+            Err(err) => {
+                tracing::warn!(service = %shared.name, %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The endpoint a client is pinned to, if affinity is on and the pin is fresh and still
+/// among the endpoints.
+fn pinned(shared: &Shared, client: std::net::IpAddr, addrs: &[SocketAddr]) -> Option<usize> {
+    let timeout = (*shared.affinity.read().unwrap_or_else(|p| p.into_inner()))?;
+    let sticky = shared.sticky.lock().unwrap_or_else(|p| p.into_inner());
+    let (addr, last) = sticky.get(&client)?;
+    if last.elapsed() > timeout {
+        return None;
+    }
+    addrs.iter().position(|a| a == addr)
+}
+
+fn pin(shared: &Shared, client: std::net::IpAddr, addr: SocketAddr) {
+    if shared
+        .affinity
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_some()
+    {
+        shared
+            .sticky
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(client, (addr, Instant::now()));
+    }
+}
+
+async fn relay(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    external: bool,
+) -> std::io::Result<()> {
+    let backends = shared.backends(external);
+    let n = backends.addrs.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let first = pinned(shared, peer.ip(), &backends.addrs)
+        .unwrap_or_else(|| backends.selection.select(peer.ip()) % n);
+    let mut last_err = None;
+    for (attempt, timeout) in DIAL_TIMEOUTS.iter().enumerate().take(n.max(1)) {
+        let addr = backends.addrs[(first + attempt) % n];
+        match tokio::time::timeout(*timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(mut upstream)) => {
+                let _ = upstream.set_nodelay(true);
+                pin(shared, peer.ip(), addr);
+                tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+                return Ok(());
+            }
+            Ok(Err(err)) => last_err = Some(err),
+            Err(_) => {
+                last_err = Some(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("dialing {addr} timed out after {timeout:?}"),
+                ))
+            }
+        }
+        tracing::debug!(service = %shared.name, %addr, "endpoint dial failed; trying the next");
+    }
+    Err(last_err.unwrap_or_else(|| std::io::Error::other("no endpoint answered")))
+}

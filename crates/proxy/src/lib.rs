@@ -1,0 +1,53 @@
+//! knet's service proxy, the part every mode shares, in kube-proxy's shape.
+//!
+//! Services and EndpointSlices come in through kube-rs watches ([`runner`]), are turned into
+//! per-port facts by the change trackers ([`service`], [`endpoints`]), and become a
+//! [`ProxyState`]: the service-port map and the endpoints map. A mode (a [`Dataplane`]) turns
+//! that state into listeners or rules; it never sees a Kubernetes object. [`topology`] decides
+//! which endpoints a kind of traffic may use (traffic policies, terminating endpoints).
+//!
+//! What this crate does not do: pick an endpoint for a connection (the userspace mode's
+//! schedulers do), or touch the network. Start reading at [`runner::run`].
+
+pub mod endpoints;
+pub mod runner;
+pub mod service;
+pub mod topology;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+pub use endpoints::{Endpoint, EndpointsChangeTracker};
+pub use runner::{Changes, Dataplane, RunnerConfig};
+pub use service::{ServiceChangeTracker, ServiceKey, ServicePort, ServicePortName};
+
+/// Everything a mode needs: each service port, and the endpoints behind it.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyState {
+    /// Every service port of every Service that the proxy handles.
+    pub services: BTreeMap<ServicePortName, Arc<ServicePort>>,
+    /// The endpoints of each service port (absent: none).
+    pub endpoints: BTreeMap<ServicePortName, Arc<Vec<Endpoint>>>,
+}
+
+impl ProxyState {
+    /// The endpoints of `port`, empty if it has none.
+    pub fn endpoints_of(&self, port: &ServicePortName) -> &[Endpoint] {
+        self.endpoints.get(port).map_or(&[], |e| e.as_slice())
+    }
+
+    /// The service ports of `service`.
+    pub fn ports_of<'a>(
+        &'a self,
+        service: &'a ServiceKey,
+    ) -> impl Iterator<Item = (&'a ServicePortName, &'a Arc<ServicePort>)> + 'a {
+        self.services
+            .iter()
+            .filter(move |(name, _)| &name.service == service)
+    }
+
+    /// The Services that have a port in this state.
+    pub fn service_keys(&self) -> BTreeSet<ServiceKey> {
+        self.services.keys().map(|n| n.service.clone()).collect()
+    }
+}
