@@ -9,7 +9,7 @@
 
 pub mod deployment;
 pub mod endpointslice;
-pub mod events;
+pub use events;
 pub mod garbage_collector;
 pub mod loadbalancer;
 pub mod mirror;

@@ -14,7 +14,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 
-use crate::events::{self, EventType};
+use events::EventType;
 
 /// The `source.component` of the events this controller writes.
 const COMPONENT: &str = "knet-loadbalancer";

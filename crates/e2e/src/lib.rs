@@ -61,21 +61,32 @@ pub struct Knet {
     pub node_ip: String,
     /// This instance's own load-balancer pool, unless the test passes `--lb-pool`.
     pub lb_pool: String,
+    /// This instance's own ClusterIP range, unless the test passes `--service-cidr`.
+    pub service_cidr: String,
     /// The network namespace this instance runs in (netns mode), made by the harness.
     pub netns: Option<String>,
 }
 
 /// Addresses no other instance of this test run uses, from a per-process counter N and the
-/// process id P: pods in 127.(150+N).P.0/24; the node at 127.(1+N).P.1 and load balancers in
-/// 127.(1+N).P.128/25.
-fn unique_addresses() -> (String, String, String) {
+/// process id P: pods in 127.(150+N).P.0/24; ClusterIPs in 127.(1+N).P.0/26, the node at
+/// 127.(1+N).P.100 and load balancers in 127.(1+N).P.128/25.
+fn unique_addresses() -> Addresses {
     let n = next_instance() % 90;
     let p = std::process::id() % 250;
-    (
-        format!("127.{}.{p}.0/24", 150 + n),
-        format!("127.{}.{p}.1", 1 + n),
-        format!("127.{}.{p}.128/25", 1 + n),
-    )
+    Addresses {
+        pod_cidr: format!("127.{}.{p}.0/24", 150 + n),
+        service_cidr: format!("127.{}.{p}.0/26", 1 + n),
+        node_ip: format!("127.{}.{p}.100", 1 + n),
+        lb_pool: format!("127.{}.{p}.128/25", 1 + n),
+    }
+}
+
+/// The address ranges of one instance.
+struct Addresses {
+    pod_cidr: String,
+    service_cidr: String,
+    node_ip: String,
+    lb_pool: String,
 }
 
 fn next_instance() -> u32 {
@@ -97,7 +108,12 @@ impl Knet {
     pub fn up(extra: &[&str]) -> anyhow::Result<Knet> {
         let dir = tempfile::tempdir()?;
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (pod_cidr, node_ip, lb_pool) = unique_addresses();
+        let Addresses {
+            pod_cidr,
+            service_cidr,
+            node_ip,
+            lb_pool,
+        } = unique_addresses();
         let mut k = Knet {
             child: None,
             dir,
@@ -106,6 +122,7 @@ impl Knet {
             pod_cidr,
             node_ip,
             lb_pool,
+            service_cidr,
             netns: None,
         };
         k.start()?;
@@ -132,6 +149,8 @@ impl Knet {
                 100 + n % 150,
                 (std::process::id() % 250 + 125) % 250
             ),
+            // Inside its own namespace an instance may use the defaults.
+            service_cidr: "10.96.0.0/12".to_owned(),
             netns: Some(name.clone()),
         };
         run_ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
@@ -167,6 +186,9 @@ impl Knet {
         }
         if !self.args.iter().any(|a| a == "--lb-pool") {
             cmd.args(["--lb-pool", &self.lb_pool]);
+        }
+        if !self.args.iter().any(|a| a == "--service-cidr") {
+            cmd.args(["--service-cidr", &self.service_cidr]);
         }
         let network = if self.netns.is_some() {
             "netns"

@@ -111,6 +111,7 @@ pub fn start(
         node_ip: settings.node_ip,
         node_name: settings.node_name,
         default_scheduler: settings.scheduler,
+        events: Some(client.clone()),
     });
     let status = Arc::new(proxy::runner::SyncStatus::default());
     Ok(tokio::spawn(async move {

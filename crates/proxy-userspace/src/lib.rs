@@ -10,13 +10,15 @@
 //! ClientIP session affinity when the Service asks for it; a failed dial moves on to the next
 //! endpoint with the old userspace proxier's timeouts (250 ms, 500 ms, 1 s, 2 s).
 //!
-//! Not here yet: UDP, and the schedulers other than rr. Start reading at [`Userspace`].
+//! Weights for the weighted schedulers come from the pods' `knet.dev/weight` annotation
+//! (default 1). Not here yet: UDP. Start reading at [`Userspace`].
 
 mod relay;
 pub mod scheduler;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use proxy::service::Protocol;
@@ -25,7 +27,7 @@ use proxy::{Changes, Dataplane, ProxyState, ServicePort, ServicePortName, runner
 pub use scheduler::{EndpointSelection, SchedulerKind};
 
 /// How the userspace proxy serves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Where NodePorts are served.
     pub node_ip: IpAddr,
@@ -33,6 +35,19 @@ pub struct Config {
     pub node_name: String,
     /// The scheduler for Services without a `knet.dev/scheduler` annotation.
     pub default_scheduler: SchedulerKind,
+    /// Where to record Events about Services (an unknown scheduler); none: logs only.
+    pub events: Option<kube::Client>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("node_ip", &self.node_ip)
+            .field("node_name", &self.node_name)
+            .field("default_scheduler", &self.default_scheduler)
+            .field("events", &self.events.is_some())
+            .finish()
+    }
 }
 
 /// The annotation that picks a Service's scheduler.
@@ -41,7 +56,26 @@ pub const SCHEDULER_ANNOTATION: &str = "knet.dev/scheduler";
 /// The endpoints one frontend relays to, with the scheduler over them.
 pub(crate) struct Backends {
     pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) weights: Vec<u32>,
+    /// Open connections per endpoint, shared with the next endpoint set of the same port.
+    pub(crate) active: Vec<Arc<AtomicUsize>>,
     pub(crate) selection: Box<dyn EndpointSelection>,
+}
+
+impl Backends {
+    /// The endpoints as the scheduler sees them now.
+    pub(crate) fn candidates(&self) -> Vec<scheduler::Candidate> {
+        self.addrs
+            .iter()
+            .zip(&self.weights)
+            .zip(&self.active)
+            .map(|((addr, weight), active)| scheduler::Candidate {
+                addr: *addr,
+                weight: *weight,
+                active: active.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
 }
 
 /// What the listeners of one service port share: the current endpoint sets (swapped on each
@@ -51,6 +85,7 @@ pub(crate) struct Shared {
     pub(crate) cluster: RwLock<Arc<Backends>>,
     pub(crate) external: RwLock<Arc<Backends>>,
     pub(crate) affinity: RwLock<Option<std::time::Duration>>,
+    pub(crate) active: std::sync::Mutex<std::collections::HashMap<SocketAddr, Arc<AtomicUsize>>>,
     pub(crate) sticky:
         std::sync::Mutex<std::collections::HashMap<IpAddr, (SocketAddr, std::time::Instant)>>,
 }
@@ -87,6 +122,8 @@ pub struct Userspace {
     ports: BTreeMap<ServicePortName, PortProxy>,
     /// Frontends that could not be bound, so each failure is logged once.
     failed: BTreeSet<SocketAddr>,
+    /// Unknown scheduler names already reported, per Service.
+    reported: BTreeSet<(proxy::ServiceKey, String)>,
 }
 
 impl std::fmt::Debug for Userspace {
@@ -104,16 +141,45 @@ impl Userspace {
             config,
             ports: BTreeMap::new(),
             failed: BTreeSet::new(),
+            reported: BTreeSet::new(),
         }
     }
 
-    fn scheduler_for(&self, port: &ServicePort) -> SchedulerKind {
-        match port.annotations.get(SCHEDULER_ANNOTATION) {
-            None => self.config.default_scheduler,
-            Some(name) => name.parse().unwrap_or_else(|_| {
-                tracing::warn!(scheduler = %name, "unknown scheduler annotation; using rr");
+    /// The Service's scheduler; an unknown name falls back to rr, with a Warning Event on the
+    /// Service (once per name).
+    fn scheduler_for(&mut self, name: &ServicePortName, port: &ServicePort) -> SchedulerKind {
+        let Some(wanted) = port.annotations.get(SCHEDULER_ANNOTATION) else {
+            return self.config.default_scheduler;
+        };
+        match wanted.parse() {
+            Ok(kind) => kind,
+            Err(err) => {
+                if self.reported.insert((name.service.clone(), wanted.clone())) {
+                    let message = format!("{SCHEDULER_ANNOTATION}: {err}; using rr");
+                    tracing::warn!(service = %name.service, "{message}");
+                    if let Some(client) = self.config.events.clone() {
+                        let regarding = k8s_openapi::api::core::v1::ObjectReference {
+                            api_version: Some("v1".into()),
+                            kind: Some("Service".into()),
+                            namespace: Some(name.service.namespace.clone()),
+                            name: Some(name.service.name.clone()),
+                            ..Default::default()
+                        };
+                        tokio::spawn(async move {
+                            events::record(
+                                &client,
+                                regarding,
+                                events::EventType::Warning,
+                                "UnknownScheduler",
+                                &message,
+                                "knet-proxy",
+                            )
+                            .await;
+                        });
+                    }
+                }
                 SchedulerKind::RoundRobin
-            }),
+            }
         }
     }
 
@@ -121,16 +187,43 @@ impl Userspace {
     fn sync_port(&mut self, name: &ServicePortName, port: &ServicePort, state: &ProxyState) {
         let endpoints = state.endpoints_of(name);
         let c = proxy::topology::categorize(endpoints, &self.config.node_name);
-        let kind = self.scheduler_for(port);
+        let kind = self.scheduler_for(name, port);
+        let shared = self.ports.get(name).map(|p| p.shared.clone());
+        let counters = std::sync::Mutex::new(
+            shared
+                .as_ref()
+                .map(|s| s.active.lock().unwrap_or_else(|p| p.into_inner()).clone())
+                .unwrap_or_default(),
+        );
         let make = |eps: Vec<&proxy::Endpoint>| {
             let addrs: Vec<SocketAddr> = eps.iter().map(|e| e.addr()).collect();
-            Arc::new(Backends {
-                selection: kind.build(addrs.len()),
+            let weights: Vec<u32> = eps
+                .iter()
+                .map(|e| {
+                    e.pod
+                        .as_ref()
+                        .and_then(|p| state.pod_weights.get(p))
+                        .copied()
+                        .unwrap_or(1)
+                })
+                .collect();
+            let mut counters = counters.lock().unwrap_or_else(|p| p.into_inner());
+            let active: Vec<Arc<AtomicUsize>> = addrs
+                .iter()
+                .map(|a| counters.entry(*a).or_default().clone())
+                .collect();
+            let b = Backends {
+                selection: Box::new(NoSelection),
                 addrs,
-            })
+                weights,
+                active,
+            };
+            let selection = kind.build(&b.candidates());
+            Arc::new(Backends { selection, ..b })
         };
         let cluster = make(proxy::topology::for_cluster_ip(port, &c));
         let external = make(proxy::topology::for_external(port, &c));
+        let counters = counters.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut wanted: BTreeMap<SocketAddr, bool> = BTreeMap::new();
         if !cluster.addrs.is_empty() {
             for ip in &port.cluster_ips {
@@ -151,17 +244,23 @@ impl Userspace {
                 cluster: RwLock::new(cluster.clone()),
                 external: RwLock::new(external.clone()),
                 affinity: RwLock::new(port.affinity),
+                active: Default::default(),
                 sticky: Default::default(),
             }),
             listeners: BTreeMap::new(),
         });
+        // The same endpoints with the same weights keep their scheduler (and its state).
         let set = |lock: &RwLock<Arc<Backends>>, b: Arc<Backends>| {
             let mut w = lock.write().unwrap_or_else(|p| p.into_inner());
-            let same = w.addrs == b.addrs;
-            if !same {
+            if w.addrs != b.addrs || w.weights != b.weights {
                 *w = b;
             }
         };
+        *entry
+            .shared
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = counters;
         set(&entry.shared.cluster, cluster);
         set(&entry.shared.external, external);
         *entry
@@ -204,6 +303,15 @@ impl Userspace {
         if entry.listeners.is_empty() && !state.endpoints.contains_key(name) {
             self.ports.remove(name);
         }
+    }
+}
+
+/// A placeholder while a set's scheduler is being built over it.
+struct NoSelection;
+
+impl EndpointSelection for NoSelection {
+    fn select(&self, _: &scheduler::Conn, _: &[scheduler::Candidate]) -> usize {
+        0
     }
 }
 

@@ -49,6 +49,22 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, external: 
     }
 }
 
+/// One open connection on an endpoint's counter, for as long as it lives.
+struct Open<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Open(counter)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The endpoint a client is pinned to, if affinity is on and the pin is fresh and still
 /// among the endpoints.
 fn pinned(shared: &Shared, client: std::net::IpAddr, addrs: &[SocketAddr]) -> Option<usize> {
@@ -87,11 +103,20 @@ async fn relay(
     if n == 0 {
         return Ok(());
     }
-    let first = pinned(shared, peer.ip(), &backends.addrs)
-        .unwrap_or_else(|| backends.selection.select(peer.ip()) % n);
+    let frontend = client.local_addr()?;
+    let first = pinned(shared, peer.ip(), &backends.addrs).unwrap_or_else(|| {
+        let conn = crate::scheduler::Conn {
+            client: peer,
+            frontend,
+        };
+        backends.selection.select(&conn, &backends.candidates()) % n
+    });
     let mut last_err = None;
     for (attempt, timeout) in DIAL_TIMEOUTS.iter().enumerate().take(n.max(1)) {
-        let addr = backends.addrs[(first + attempt) % n];
+        let i = (first + attempt) % n;
+        let addr = backends.addrs[i];
+        // Counted from the dial on, so concurrent schedulers see a connection in progress.
+        let _open = Open::new(&backends.active[i]);
         match tokio::time::timeout(*timeout, TcpStream::connect(addr)).await {
             Ok(Ok(mut upstream)) => {
                 let _ = upstream.set_nodelay(true);

@@ -28,7 +28,12 @@ pub struct ProxyState {
     pub services: BTreeMap<ServicePortName, Arc<ServicePort>>,
     /// The endpoints of each service port (absent: none).
     pub endpoints: BTreeMap<ServicePortName, Arc<Vec<Endpoint>>>,
+    /// Pods (namespace, name) with a valid `knet.dev/weight` annotation, and that weight.
+    pub pod_weights: Arc<BTreeMap<(String, String), u32>>,
 }
+
+/// The pod annotation that weighs an endpoint for the weighted schedulers.
+pub const WEIGHT_ANNOTATION: &str = "knet.dev/weight";
 
 impl ProxyState {
     /// The endpoints of `port`, empty if it has none.

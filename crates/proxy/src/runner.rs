@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -106,6 +106,28 @@ impl SyncStatus {
 enum Event {
     Service(Box<watcher::Event<Service>>),
     Slice(Box<watcher::Event<EndpointSlice>>),
+    Pod(Box<watcher::Event<Pod>>),
+}
+
+/// A pod's key and its weight annotation, if it has a valid one.
+fn pod_weight(pod: &Pod) -> ((String, String), Option<u32>) {
+    let key = (
+        pod.metadata.namespace.clone().unwrap_or_default(),
+        pod.metadata.name.clone().unwrap_or_default(),
+    );
+    let raw = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::WEIGHT_ANNOTATION));
+    let weight = raw.and_then(|w| match w.parse::<u32>() {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            tracing::warn!(pod = %format!("{}/{}", key.0, key.1), weight = %w, "knet.dev/weight must be a positive integer; using 1");
+            None
+        }
+    });
+    (key, weight)
 }
 
 /// Spawns a task that forwards `stream` into `tx`, so the watch keeps reading while a sync
@@ -139,6 +161,10 @@ struct Trackers {
     slices_init: Vec<EndpointSlice>,
     services_synced: bool,
     slices_synced: bool,
+    weights: std::collections::BTreeMap<(String, String), u32>,
+    weights_init: std::collections::BTreeMap<(String, String), u32>,
+    weights_changed: bool,
+    pods_synced: bool,
 }
 
 impl Trackers {
@@ -166,6 +192,32 @@ impl Trackers {
                 watcher::Event::Apply(s) => self.slices.update(&s),
                 watcher::Event::Delete(s) => self.slices.delete(&s),
             },
+            Event::Pod(ev) => match *ev {
+                watcher::Event::Init => self.weights_init.clear(),
+                watcher::Event::InitApply(p) => {
+                    if let (k, Some(w)) = pod_weight(&p) {
+                        self.weights_init.insert(k, w);
+                    }
+                }
+                watcher::Event::InitDone => {
+                    let new = std::mem::take(&mut self.weights_init);
+                    self.weights_changed |= new != self.weights;
+                    self.weights = new;
+                    self.pods_synced = true;
+                }
+                watcher::Event::Apply(p) => {
+                    let (k, w) = pod_weight(&p);
+                    let old = match w {
+                        Some(w) => self.weights.insert(k, w),
+                        None => self.weights.remove(&k),
+                    };
+                    self.weights_changed |= old != w;
+                }
+                watcher::Event::Delete(p) => {
+                    let (k, _) = pod_weight(&p);
+                    self.weights_changed |= self.weights.remove(&k).is_some();
+                }
+            },
         }
     }
 
@@ -178,6 +230,7 @@ impl Trackers {
                 .into_iter()
                 .map(|(k, v)| (k, Arc::new(v)))
                 .collect(),
+            pod_weights: Arc::new(self.weights.clone()),
         }
     }
 }
@@ -199,9 +252,17 @@ pub async fn run<D: Dataplane>(
             tx.clone(),
         ),
         forward(
-            watcher::watcher(Api::<EndpointSlice>::all(client), Default::default())
-                .default_backoff(),
+            watcher::watcher(
+                Api::<EndpointSlice>::all(client.clone()),
+                Default::default(),
+            )
+            .default_backoff(),
             |e| Event::Slice(Box::new(e)),
+            tx.clone(),
+        ),
+        forward(
+            watcher::watcher(Api::<Pod>::all(client), Default::default()).default_backoff(),
+            |e| Event::Pod(Box::new(e)),
             tx,
         ),
     ];
@@ -230,9 +291,11 @@ pub async fn run<D: Dataplane>(
         while let Ok(ev) = rx.try_recv() {
             t.take(ev);
         }
-        if !(t.services_synced && t.slices_synced) {
+        if !(t.services_synced && t.slices_synced && t.pods_synced) {
             continue;
         }
+        // A weight changes the endpoint sets of Services the runner cannot name cheaply.
+        full |= std::mem::take(&mut t.weights_changed);
         pending.extend(t.services.take_changed());
         pending.extend(t.slices.take_changed());
         if pending.is_empty() && !full {

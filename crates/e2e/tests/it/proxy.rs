@@ -45,9 +45,14 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      terminationGracePeriodSeconds: 2
+      terminationGracePeriodSeconds: 5
       containers:
-      - {name: web, image: echo, ports: [{containerPort: 80}]}
+      - name: web
+        image: echo
+        ports: [{containerPort: 80}]
+        readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
+        # As the tutorial: keep serving while the endpoint is withdrawn, then stop.
+        lifecycle: {preStop: {exec: {command: [sleep, '1']}}}
 ---
 apiVersion: v1
 kind: Service
@@ -235,5 +240,186 @@ endpoints:
     for i in 0..300 {
         hit(manual).map_err(|e| anyhow::anyhow!("connection {i}: {e}"))?;
     }
+    Ok(())
+}
+
+/// Two pods `a` (weight 3) and `b` (weight 1) behind Service `s`, whose scheduler is `sched`.
+fn weighted(sched: &str) -> String {
+    let pod = |name: &str, weight: u32| {
+        format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels: {{app: w}}
+  annotations: {{knet.dev/weight: '{weight}'}}
+spec:
+  containers:
+  - {{name: web, image: echo, ports: [{{containerPort: 80}}]}}
+---
+"
+        )
+    };
+    format!(
+        "{}{}apiVersion: v1
+kind: Service
+metadata:
+  name: s
+  annotations: {{knet.dev/scheduler: {sched}}}
+spec:
+  selector: {{app: w}}
+  ports: [{{port: 80}}]
+",
+        pod("a", 3),
+        pod("b", 1)
+    )
+}
+
+/// A connection from source address `from` (any 127/8 address works on Linux).
+fn hit_from(from: &str, addr: SocketAddr) -> anyhow::Result<String> {
+    let socket = socket2_free_bind(from)?;
+    let mut s = socket.connect_to(addr)?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(body)?;
+    Ok(v["pod"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A client socket bound to `from` before it connects (std has no bind-then-connect for TCP,
+/// so this goes through tokio's TcpSocket on a small runtime).
+struct Bound(tokio::net::TcpSocket, tokio::runtime::Runtime);
+
+fn socket2_free_bind(from: &str) -> anyhow::Result<Bound> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let socket = {
+        let _guard = rt.enter();
+        let s = tokio::net::TcpSocket::new_v4()?;
+        s.bind(SocketAddr::new(from.parse()?, 0))?;
+        s
+    };
+    Ok(Bound(socket, rt))
+}
+
+impl Bound {
+    fn connect_to(self, addr: SocketAddr) -> anyhow::Result<TcpStream> {
+        let Bound(socket, rt) = self;
+        let stream = rt.block_on(socket.connect(addr))?.into_std()?;
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Ok(stream)
+    }
+}
+
+fn ready_service(k: &Knet, yaml: &str, n: usize) -> anyhow::Result<SocketAddr> {
+    apply(k, "s.yaml", yaml)?;
+    endpoints(k, "s", n)?;
+    let addr = cluster_addr(k, "s", 80)?;
+    eventually(Duration::from_secs(5), || Ok(hit(addr).ok()))?;
+    Ok(addr)
+}
+
+#[test]
+fn wrr_follows_pod_weights() -> anyhow::Result<()> {
+    let k = Knet::up(&["--proxy-mode", "userspace"])?;
+    let s = ready_service(&k, &weighted("wrr"), 2)?;
+    let mut a = 0;
+    let total = 4000;
+    for _ in 0..total {
+        if hit(s)? == "a" {
+            a += 1;
+        }
+    }
+    let share = a * 100 / total;
+    assert!((72..=78).contains(&share), "a got {share}% (want 75 ± 3)");
+    Ok(())
+}
+
+#[test]
+fn lc_avoids_the_endpoint_with_open_connections() -> anyhow::Result<()> {
+    let k = Knet::up(&["--proxy-mode", "userspace"])?;
+    let s = ready_service(&k, &weighted("lc"), 2)?;
+    // Hold two connections open, each answered once (keep-alive), and note their pods.
+    let mut held = Vec::new();
+    let mut busy = BTreeMap::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(s)?;
+        c.set_read_timeout(Some(Duration::from_secs(5)))?;
+        c.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")?;
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let pod = if text.contains("\"pod\":\"a\"") {
+            "a"
+        } else {
+            "b"
+        };
+        *busy.entry(pod).or_insert(0) += 1;
+        held.push(c);
+    }
+    // lc spread the two held connections one per pod; two more held on `a` make `b` the
+    // least connected (by two, so a short connection still closing on `b` does not tie), so
+    // every new short connection goes to `b`.
+    assert_eq!(busy.len(), 2, "{busy:?}");
+    let mut extra = Vec::new();
+    for _ in 0..20 {
+        let mut c = TcpStream::connect(s)?;
+        c.set_read_timeout(Some(Duration::from_secs(5)))?;
+        c.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")?;
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf)?;
+        if String::from_utf8_lossy(&buf[..n]).contains("\"pod\":\"a\"") {
+            extra.push(c);
+            if extra.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(extra.len(), 2, "connections did not reach a");
+    for _ in 0..50 {
+        assert_eq!(hit(s)?, "b");
+    }
+    drop(held);
+    Ok(())
+}
+
+#[test]
+fn sh_pins_each_source_address() -> anyhow::Result<()> {
+    let k = Knet::up(&["--proxy-mode", "userspace"])?;
+    let s = ready_service(&k, &weighted("sh"), 2)?;
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 1..=20 {
+        let from = format!(
+            "127.77.{}.{}",
+            k.node_ip.split('.').nth(1).unwrap_or("1"),
+            i
+        );
+        let first = hit_from(&from, s)?;
+        for _ in 0..5 {
+            assert_eq!(hit_from(&from, s)?, first, "source {from} moved");
+        }
+        seen.insert(first);
+    }
+    assert_eq!(seen.len(), 2, "20 sources all hashed to one pod: {seen:?}");
+    Ok(())
+}
+
+#[test]
+fn an_unknown_scheduler_is_reported_and_falls_back_to_rr() -> anyhow::Result<()> {
+    let k = Knet::up(&["--proxy-mode", "userspace"])?;
+    let s = ready_service(&k, &weighted("fastest"), 2)?;
+    let picks: Vec<String> = (0..4).map(|_| hit(s)).collect::<Result<_, _>>()?;
+    assert!(
+        picks.windows(2).all(|w| w[0] != w[1]),
+        "not round robin: {picks:?}"
+    );
+    let events = eventually(Duration::from_secs(10), || {
+        let e = k.kubectl(&["get", "events", "--field-selector", "involvedObject.name=s"])?;
+        Ok(e.contains("UnknownScheduler").then_some(e))
+    })?;
+    assert!(events.contains("unknown scheduler \"fastest\""), "{events}");
     Ok(())
 }

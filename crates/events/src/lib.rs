@@ -1,4 +1,5 @@
-//! Writing core/v1 Events about objects, so `kubectl describe` shows what a controller did.
+//! Writing core/v1 Events about objects, so `kubectl describe` shows what a controller or the
+//! proxy did. Shared by `controllers` and `proxy`, which must not depend on each other.
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
