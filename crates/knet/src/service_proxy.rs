@@ -107,15 +107,31 @@ pub fn start(
     } else {
         LocalRoutes(Vec::new())
     };
+    let status = Arc::new(proxy::runner::SyncStatus::default());
+    let (health, _) = proxy::health::Health::start(
+        settings.node_ip,
+        proxy::health::HEALTHZ_PORT,
+        status.clone(),
+    )
+    .with_context(|| {
+        format!(
+            "serving the proxy's health port on {}:{}",
+            settings.node_ip,
+            proxy::health::HEALTHZ_PORT
+        )
+    })?;
+    let config = proxy::RunnerConfig {
+        node_name: settings.node_name.clone(),
+        ..Default::default()
+    };
     let dataplane = proxy_userspace::Userspace::new(proxy_userspace::Config {
         node_ip: settings.node_ip,
         node_name: settings.node_name,
         default_scheduler: settings.scheduler,
         events: Some(client.clone()),
     });
-    let status = Arc::new(proxy::runner::SyncStatus::default());
     Ok(tokio::spawn(async move {
-        proxy::runner::run(Default::default(), client, dataplane, status, shutdown).await;
+        proxy::runner::run(config, client, dataplane, status, Some(health), shutdown).await;
         drop(routes);
     }))
 }

@@ -10,6 +10,7 @@
 //! schedulers do), or touch the network. Start reading at [`runner::run`].
 
 pub mod endpoints;
+pub mod health;
 pub mod runner;
 pub mod service;
 pub mod topology;

@@ -57,6 +57,8 @@ pub struct RunnerConfig {
     pub full_sync_period: Duration,
     /// The first retry delay after a failed sync (doubling up to 30 s).
     pub retry_backoff: Duration,
+    /// This node's name (healthCheckNodePort answers count its endpoints).
+    pub node_name: String,
 }
 
 impl Default for RunnerConfig {
@@ -65,6 +67,7 @@ impl Default for RunnerConfig {
             min_sync_interval: Duration::from_millis(10),
             full_sync_period: Duration::from_secs(3600),
             retry_backoff: Duration::from_millis(100),
+            node_name: String::new(),
         }
     }
 }
@@ -241,6 +244,7 @@ pub async fn run<D: Dataplane>(
     client: kube::Client,
     mut dataplane: D,
     status: Arc<SyncStatus>,
+    mut health: Option<crate::health::Health>,
     shutdown: impl Future<Output = ()>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -344,10 +348,15 @@ pub async fn run<D: Dataplane>(
                 retry_at = None;
                 backoff = config.retry_backoff;
                 last_sync = Some(Instant::now());
-                let mut s = status.lock();
-                s.last_success = Some(std::time::Instant::now());
-                s.pending_since = None;
-                s.syncs += 1;
+                {
+                    let mut s = status.lock();
+                    s.last_success = Some(std::time::Instant::now());
+                    s.pending_since = None;
+                    s.syncs += 1;
+                }
+                if let Some(h) = health.as_mut() {
+                    h.update(&state, &config.node_name);
+                }
             }
             Err(err) => {
                 tracing::warn!(%err, retry_in_ms = backoff.as_millis() as u64, "proxy sync failed; retrying with a full sync");

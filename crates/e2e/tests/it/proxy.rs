@@ -423,3 +423,79 @@ fn an_unknown_scheduler_is_reported_and_falls_back_to_rr() -> anyhow::Result<()>
     assert!(events.contains("unknown scheduler \"fastest\""), "{events}");
     Ok(())
 }
+
+/// `GET http://addr/path`: (status, `X-Load-Balancing-Endpoint-Weight`, body).
+fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Option<String>, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let weight = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("x-load-balancing-endpoint-weight:")
+            .map(|v| v.trim().to_owned())
+    });
+    Ok((code, weight, body.to_owned()))
+}
+
+#[test]
+fn health_endpoints_answer_as_kube_proxy() -> anyhow::Result<()> {
+    let k = Knet::up(&["--proxy-mode", "userspace"])?;
+    let node: std::net::IpAddr = k.node_ip.parse()?;
+    let healthz = SocketAddr::new(node, 10256);
+    let (code, _, body) = eventually(Duration::from_secs(10), || {
+        let r = get(healthz, "/healthz")?;
+        Ok((r.0 == 200).then_some(r))
+    })?;
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(v["nodeEligible"], true, "{body}");
+    assert_eq!(get(healthz, "/livez")?.0, 200);
+
+    // A LoadBalancer Service with externalTrafficPolicy Local gets a healthCheckNodePort that
+    // reports this node's endpoints.
+    apply(
+        &k,
+        "local.yaml",
+        &WEB.replace(
+            "  type: LoadBalancer\n",
+            "  type: LoadBalancer\n  externalTrafficPolicy: Local\n",
+        ),
+    )?;
+    endpoints(&k, "web", 3)?;
+    let hc: u16 = k
+        .kubectl(&[
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.healthCheckNodePort}",
+        ])?
+        .parse()?;
+    let hc = SocketAddr::new(node, hc);
+    let (code, weight, body) = eventually(Duration::from_secs(10), || {
+        let r = get(hc, "/")?;
+        Ok((r.1.as_deref() == Some("3")).then_some(r))
+    })?;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(weight.as_deref(), Some("3"));
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(v["localEndpoints"], 3, "{body}");
+    assert_eq!(v["service"]["name"], "web", "{body}");
+    assert_eq!(v["serviceProxyHealthy"], true, "{body}");
+    // No pods left: 503 and weight 0.
+    k.kubectl(&["scale", "deploy", "web", "--replicas", "0"])?;
+    let (code, weight, _) = eventually(Duration::from_secs(15), || {
+        let r = get(hc, "/")?;
+        Ok((r.0 == 503).then_some(r))
+    })?;
+    assert_eq!((code, weight.as_deref()), (503, Some("0")));
+    Ok(())
+}
