@@ -78,10 +78,10 @@ fn now_rfc3339() -> String {
         .to_string()
 }
 
-async fn serve(
-    listener: tokio::net::TcpListener,
-    handler: Arc<dyn Fn(&str) -> Response<Full<Bytes>> + Send + Sync>,
-) {
+/// Answers a request path.
+type Handler = Arc<dyn Fn(&str) -> Response<Full<Bytes>> + Send + Sync>;
+
+async fn serve(listener: tokio::net::TcpListener, handler: Handler) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
