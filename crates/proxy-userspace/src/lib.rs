@@ -11,10 +11,12 @@
 //! endpoint with the old userspace proxier's timeouts (250 ms, 500 ms, 1 s, 2 s).
 //!
 //! Weights for the weighted schedulers come from the pods' `knet.dev/weight` annotation
-//! (default 1). Not here yet: UDP. Start reading at [`Userspace`].
+//! (default 1). UDP frontends relay per client flow ([`udp`]); SCTP is not relayed. Start
+//! reading at [`Userspace`].
 
 mod relay;
 pub mod scheduler;
+mod udp;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -287,10 +289,15 @@ impl Userspace {
             if entry.listeners.contains_key(&addr) {
                 continue;
             }
-            match relay::listen(addr) {
-                Ok(listener) => {
+            let started = match name.protocol {
+                Protocol::Udp => udp::listen(addr)
+                    .map(|l| tokio::spawn(udp::serve(l, entry.shared.clone(), ext))),
+                _ => relay::listen(addr)
+                    .map(|l| tokio::spawn(relay::serve(l, entry.shared.clone(), ext))),
+            };
+            match started {
+                Ok(task) => {
                     self.failed.remove(&addr);
-                    let task = tokio::spawn(relay::serve(listener, entry.shared.clone(), ext));
                     entry.listeners.insert(addr, (ext, task));
                 }
                 Err(err) => {
@@ -337,8 +344,8 @@ impl Dataplane for Userspace {
         };
         for name in names.into_iter().collect::<BTreeSet<_>>() {
             match state.services.get(&name) {
-                // UDP and SCTP are not relayed yet.
-                Some(port) if name.protocol == Protocol::Tcp => {
+                // SCTP is not relayed.
+                Some(port) if name.protocol != Protocol::Sctp => {
                     let port = port.clone();
                     self.sync_port(&name, &port, state);
                 }

@@ -50,10 +50,10 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, external: 
 }
 
 /// One open connection on an endpoint's counter, for as long as it lives.
-struct Open<'a>(&'a std::sync::atomic::AtomicUsize);
+pub(crate) struct Open<'a>(&'a std::sync::atomic::AtomicUsize);
 
 impl<'a> Open<'a> {
-    fn new(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+    pub(crate) fn new(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Open(counter)
     }
@@ -63,6 +63,20 @@ impl Drop for Open<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The endpoint for a new connection: the client's pinned one (ClientIP affinity), else the
+/// scheduler's pick. `backends` is not empty.
+pub(crate) fn choose(
+    shared: &Shared,
+    backends: &crate::Backends,
+    client: SocketAddr,
+    frontend: SocketAddr,
+) -> usize {
+    pinned(shared, client.ip(), &backends.addrs).unwrap_or_else(|| {
+        let conn = crate::scheduler::Conn { client, frontend };
+        backends.selection.select(&conn, &backends.candidates()) % backends.addrs.len()
+    })
 }
 
 /// The endpoint a client is pinned to, if affinity is on and the pin is fresh and still
@@ -77,7 +91,7 @@ fn pinned(shared: &Shared, client: std::net::IpAddr, addrs: &[SocketAddr]) -> Op
     addrs.iter().position(|a| a == addr)
 }
 
-fn pin(shared: &Shared, client: std::net::IpAddr, addr: SocketAddr) {
+pub(crate) fn pin(shared: &Shared, client: std::net::IpAddr, addr: SocketAddr) {
     if shared
         .affinity
         .read()
@@ -103,14 +117,7 @@ async fn relay(
     if n == 0 {
         return Ok(());
     }
-    let frontend = client.local_addr()?;
-    let first = pinned(shared, peer.ip(), &backends.addrs).unwrap_or_else(|| {
-        let conn = crate::scheduler::Conn {
-            client: peer,
-            frontend,
-        };
-        backends.selection.select(&conn, &backends.candidates()) % n
-    });
+    let first = choose(shared, &backends, peer, client.local_addr()?);
     let mut last_err = None;
     for (attempt, timeout) in DIAL_TIMEOUTS.iter().enumerate().take(n.max(1)) {
         let i = (first + attempt) % n;

@@ -499,3 +499,77 @@ fn health_endpoints_answer_as_kube_proxy() -> anyhow::Result<()> {
     assert_eq!((code, weight.as_deref()), (503, Some("0")));
     Ok(())
 }
+
+const UDP: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dns}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: dns}}
+  template:
+    metadata: {labels: {app: dns}}
+    spec:
+      containers:
+      - {name: dns, image: echo, ports: [{containerPort: 5353, protocol: UDP}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dns}
+spec:
+  selector: {app: dns}
+  ports: [{port: 53, targetPort: 5353, protocol: UDP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: silent}
+spec:
+  selector: {app: nobody}
+  ports: [{port: 53, protocol: UDP}]
+";
+
+/// One datagram over a fresh connected socket; the answer.
+fn ask(addr: SocketAddr) -> anyhow::Result<String> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    s.connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.send(b"who")?;
+    let mut buf = [0u8; 512];
+    let n = s.recv(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+}
+
+#[test]
+fn udp_services_relay_per_client_flow() -> anyhow::Result<()> {
+    let k = Knet::up(&["--proxy-mode", "userspace"])?;
+    apply(&k, "udp.yaml", UDP)?;
+    endpoints(&k, "dns", 2)?;
+    let dns = cluster_addr(&k, "dns", 53)?;
+    eventually(Duration::from_secs(5), || Ok(ask(dns).ok()))?;
+    // New clients are spread over both pods.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        seen.insert(ask(dns)?);
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|p| p.starts_with("dns-")), "{seen:?}");
+    // One client's datagrams stay on its flow's pod.
+    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    s.connect(dns)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut answers = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        s.send(b"who")?;
+        let mut buf = [0u8; 512];
+        let n = s.recv(&mut buf)?;
+        answers.insert(String::from_utf8_lossy(&buf[..n]).trim().to_owned());
+    }
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    // No endpoints: nothing listens, so the client hears "port unreachable" at once.
+    let silent = cluster_addr(&k, "silent", 53)?;
+    let err = ask(silent).expect_err("no endpoints, no answer");
+    let io = err
+        .downcast_ref::<std::io::Error>()
+        .map(std::io::Error::kind);
+    assert_eq!(io, Some(std::io::ErrorKind::ConnectionRefused), "{err}");
+    Ok(())
+}
