@@ -151,6 +151,19 @@ impl Bridge {
             ),
             false,
         )?;
+        // As a bridge CNI needs them: the node routes between pods and the rest, and bridged
+        // pod-to-pod packets pass through nftables so a Service's DNAT is undone on the reply.
+        for (knob, what) in [
+            ("/proc/sys/net/ipv4/ip_forward", "IP forwarding"),
+            (
+                "/proc/sys/net/bridge/bridge-nf-call-iptables",
+                "bridge netfilter",
+            ),
+        ] {
+            if let Err(err) = std::fs::write(knob, "1") {
+                tracing::warn!(%err, knob, "cannot turn on {what}; Service traffic between pods may fail");
+            }
+        }
         self.reap_leftovers();
         Ok(())
     }
@@ -210,7 +223,8 @@ impl Bridge {
             &format!(
                 "netns add {ns}\n\
                  link add {veth} type veth peer name eth0 netns {ns}\n\
-                 link set {veth} master {br} up\n",
+                 link set {veth} master {br} up\n\
+                 link set {veth} type bridge_slave hairpin on\n",
                 br = self.name
             ),
             false,

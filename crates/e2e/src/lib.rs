@@ -412,6 +412,23 @@ impl Drop for Knet {
     }
 }
 
+/// Runs `f` on a thread that has entered the network namespace `ns` (made by `ip netns add`),
+/// so sockets it opens live there.
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .with_context(|| format!("entering {path}"))?;
+        f()
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the thread in {ns} panicked"))?
+}
+
 /// Runs `cmd` and fails with its stderr unless it exits 0.
 pub fn run_ok(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd

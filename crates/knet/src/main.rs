@@ -253,6 +253,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         None,
         &data_dir,
     )?;
+    let pod_cidr_for_proxy = pod_net.pod_cidr.clone();
+    // The bridge carries the node address in netns mode: it must exist before the proxy binds
+    // its health port there (the agent ensures it again when it starts).
+    if let Some(bridge) = &pod_net.bridge {
+        bridge.ensure().context("setting up the pod bridge")?;
+    }
     if !netns && !nix_is_root() {
         let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
             .ok()
@@ -314,6 +320,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             node_ip: pod_net.node_ip,
             node_name: node_name(),
             scheduler: Default::default(),
+            pod_cidr: Some(pod_cidr_for_proxy),
             local_ranges: if netns {
                 std::iter::once(service_cidr_for_routes.clone())
                     .chain(lb_pool.iter().cloned())

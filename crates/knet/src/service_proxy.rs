@@ -21,9 +21,12 @@ pub struct Settings {
     pub node_name: String,
     /// The default scheduler.
     pub scheduler: proxy_userspace::SchedulerKind,
-    /// CIDRs (ClusterIPs, load-balancer pool) made local on this host in netns mode, so the
-    /// userspace proxy can listen on their addresses and pods reach them through the bridge.
+    /// CIDRs (ClusterIPs, load-balancer pool) routed on this host in netns mode: made local
+    /// for the userspace proxy (so it can listen on their addresses), or routed to `lo` for
+    /// nftables (so the node's own connections reach the output hook that DNATs them).
     pub local_ranges: Vec<String>,
+    /// The pod range (nftables masquerades traffic to ClusterIPs from elsewhere).
+    pub pod_cidr: Option<String>,
 }
 
 /// `knet proxy`: the service proxy alone, against any API server.
@@ -46,11 +49,11 @@ pub struct ProxyArgs {
     scheduler: String,
 }
 
-/// Local routes added for the proxy, removed again on drop.
-struct LocalRoutes(Vec<String>);
+/// Routes added for the proxy, removed again on drop: `local` routes, or plain routes to `lo`.
+struct LocalRoutes(Vec<String>, &'static str);
 
 impl LocalRoutes {
-    fn add(ranges: &[String]) -> anyhow::Result<LocalRoutes> {
+    fn add(ranges: &[String], kind: &'static str) -> anyhow::Result<LocalRoutes> {
         let mut added = Vec::new();
         for cidr in ranges {
             if !cidr.contains('/') {
@@ -60,7 +63,7 @@ impl LocalRoutes {
                 continue;
             }
             let out = std::process::Command::new("ip")
-                .args(["route", "replace", "local", cidr, "dev", "lo"])
+                .args(["route", "replace", kind, cidr, "dev", "lo"])
                 .output()
                 .context("running `ip` (Debian package iproute2)")?;
             if !out.status.success() {
@@ -71,7 +74,7 @@ impl LocalRoutes {
             }
             added.push(cidr.clone());
         }
-        Ok(LocalRoutes(added))
+        Ok(LocalRoutes(added, kind))
     }
 }
 
@@ -79,7 +82,7 @@ impl Drop for LocalRoutes {
     fn drop(&mut self) {
         for cidr in &self.0 {
             let _ = std::process::Command::new("ip")
-                .args(["route", "del", "local", cidr, "dev", "lo"])
+                .args(["route", "del", self.1, cidr, "dev", "lo"])
                 .status();
         }
     }
@@ -91,21 +94,13 @@ pub fn start(
     client: kube::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    match settings.mode {
-        ProxyMode::Userspace => {}
-        ProxyMode::Auto if settings.netns => {
-            eprintln!("knet: note: the nftables proxy mode is not built yet; using userspace");
-        }
-        ProxyMode::Auto => {}
-        ProxyMode::Nftables | ProxyMode::Iptables => bail!(
-            "--proxy-mode {:?} is not implemented yet; use --proxy-mode userspace",
-            settings.mode
+    let mode = match settings.mode {
+        ProxyMode::Auto if settings.netns => ProxyMode::Nftables,
+        ProxyMode::Auto => ProxyMode::Userspace,
+        ProxyMode::Iptables => bail!(
+            "--proxy-mode iptables is not implemented yet; use --proxy-mode userspace or nftables"
         ),
-    }
-    let routes = if settings.netns {
-        LocalRoutes::add(&settings.local_ranges)?
-    } else {
-        LocalRoutes(Vec::new())
+        other => other,
     };
     let status = Arc::new(proxy::runner::SyncStatus::default());
     let (health, _) = proxy::health::Health::start(
@@ -123,6 +118,60 @@ pub fn start(
     let config = proxy::RunnerConfig {
         node_name: settings.node_name.clone(),
         ..Default::default()
+    };
+    if mode == ProxyMode::Nftables {
+        let nft = proxy_nftables::NftCli::check().context("--proxy-mode nftables")?;
+        let routes = if settings.netns {
+            LocalRoutes::add(&settings.local_ranges, "unicast")?
+        } else {
+            LocalRoutes(Vec::new(), "unicast")
+        };
+        let mut dataplane = proxy_nftables::Nftables::new(
+            proxy_nftables::Config {
+                node_name: settings.node_name,
+                pod_cidr: settings.pod_cidr,
+                node_ip: settings.node_ip,
+            },
+            nft,
+        );
+        return Ok(tokio::spawn(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let runner = async {
+                proxy::runner::run(
+                    config,
+                    client,
+                    &mut dataplane,
+                    status,
+                    Some(health),
+                    async {
+                        let _ = rx.await;
+                    },
+                )
+                .await;
+            };
+            tokio::join!(runner, async {
+                shutdown.await;
+                let _ = tx.send(());
+            });
+            if let Err(err) = dataplane.cleanup() {
+                tracing::warn!(%err, "removing the nftables table");
+            }
+            drop(routes);
+        }));
+    }
+    // Another mode's table would DNAT under the userspace proxy's feet.
+    if let Ok(nft) = proxy_nftables::NftCli::check() {
+        let stale = proxy_nftables::Config {
+            node_name: String::new(),
+            pod_cidr: None,
+            node_ip: settings.node_ip,
+        };
+        let _ = proxy_nftables::Nftables::new(stale, nft).cleanup();
+    }
+    let routes = if settings.netns {
+        LocalRoutes::add(&settings.local_ranges, "local")?
+    } else {
+        LocalRoutes(Vec::new(), "local")
     };
     let dataplane = proxy_userspace::Userspace::new(proxy_userspace::Config {
         node_ip: settings.node_ip,
@@ -154,6 +203,7 @@ pub async fn run_alone(args: ProxyArgs) -> anyhow::Result<()> {
             node_name: args.node_name.unwrap_or_else(crate::node_name),
             scheduler,
             local_ranges: Vec::new(),
+            pod_cidr: None,
         },
         client,
         crate::shutdown_signal(),

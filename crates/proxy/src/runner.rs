@@ -48,6 +48,16 @@ pub trait Dataplane: Send {
     ) -> impl Future<Output = Result<(), SyncError>> + Send;
 }
 
+impl<D: Dataplane> Dataplane for &mut D {
+    fn sync(
+        &mut self,
+        state: &ProxyState,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<(), SyncError>> + Send {
+        (**self).sync(state, changes)
+    }
+}
+
 /// How often the runner syncs.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {

@@ -573,3 +573,95 @@ fn udp_services_relay_per_client_flow() -> anyhow::Result<()> {
     assert_eq!(io, Some(std::io::ErrorKind::ConnectionRefused), "{err}");
     Ok(())
 }
+
+#[test]
+fn nftables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
+    let mut k = Knet::up_netns(&[])?;
+    let ns = k.netns.clone().expect("a netns instance");
+    apply(
+        &k,
+        "web.yaml",
+        &WEB.replace("timeoutSeconds: 2", "timeoutSeconds: 1"),
+    )?;
+    endpoints(&k, "web", 3)?;
+    let table = eventually(Duration::from_secs(5), || {
+        let t = e2e::run_ok(k.command("nft").args(["list", "table", "ip", "knet"]))?;
+        Ok(t.contains("numgen random mod 3").then_some(t))
+    })?;
+    for want in [
+        "map service-ips",
+        "map service-nodeports",
+        "numgen random mod 3",
+    ] {
+        assert!(table.contains(want), "{want} missing from\n{table}");
+    }
+    let web = cluster_addr(&k, "web", 80)?;
+    let sticky = cluster_addr(&k, "sticky", 8080)?;
+    let nobody = cluster_addr(&k, "nobody", 80)?;
+    let node: std::net::IpAddr = k.node_ip.parse()?;
+    let lb: std::net::IpAddr = eventually(Duration::from_secs(10), || {
+        let ip = k.kubectl(&[
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ])?;
+        Ok(ip.parse().ok())
+    })?;
+    e2e::in_netns(&ns, move || {
+        eventually(Duration::from_secs(5), || Ok(hit(web).ok()))?;
+        // 3,000 connections, each endpoint picked at random: 1,000 ± 100 (about 4 sigma).
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for _ in 0..3000 {
+            *counts.entry(hit(web)?).or_default() += 1;
+        }
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        for (pod, n) in &counts {
+            assert!((900..=1100).contains(n), "{pod} got {n}: {counts:?}");
+        }
+        assert!(counts.contains_key(&hit(SocketAddr::new(node, 30111))?));
+        assert!(counts.contains_key(&hit(SocketAddr::new(lb, 80))?));
+        // No endpoints: refused at once.
+        let started = Instant::now();
+        let err = TcpStream::connect_timeout(&nobody, Duration::from_secs(3))
+            .expect_err("a Service without endpoints must refuse");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // Affinity: 200 connections on one pod; after the 1 s timeout a fresh random pick,
+        // which differs within a few expiries.
+        let first = hit(sticky)?;
+        for _ in 0..200 {
+            assert_eq!(hit(sticky)?, first);
+        }
+        let mut moved = false;
+        for _ in 0..8 {
+            std::thread::sleep(Duration::from_millis(1500));
+            if hit(sticky)? != first {
+                moved = true;
+                break;
+            }
+        }
+        assert!(moved, "affinity never expired");
+        Ok(())
+    })?;
+    // Scaling 3 → 1: new connections follow within 1 s.
+    let started = Instant::now();
+    k.kubectl(&["scale", "deploy", "web", "--replicas", "1"])?;
+    e2e::in_netns(&ns, move || {
+        eventually(Duration::from_secs(5), || {
+            let seen: Vec<String> = (0..20).map(|_| hit(web)).collect::<Result<_, _>>()?;
+            Ok(seen.windows(2).all(|w| w[0] == w[1]).then_some(()))
+        })
+    })?;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    // A graceful stop removes the table.
+    assert_eq!(k.stop()?, Some(0));
+    let tables = e2e::run_ok(k.command("nft").args(["list", "tables"]))?;
+    assert!(!tables.contains("knet"), "{tables}");
+    Ok(())
+}

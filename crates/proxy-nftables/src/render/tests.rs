@@ -1,0 +1,129 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxy::service::{Protocol, ServiceKey};
+use proxy::{Endpoint, ProxyState, ServicePort, ServicePortName};
+
+use super::*;
+
+fn port_name(name: &str) -> ServicePortName {
+    ServicePortName {
+        service: ServiceKey {
+            namespace: "ns".into(),
+            name: name.into(),
+        },
+        port: "http".into(),
+        protocol: Protocol::Tcp,
+    }
+}
+
+fn svc(ip: &str) -> ServicePort {
+    ServicePort {
+        cluster_ips: vec![ip.parse().expect("ip")],
+        port: 80,
+        node_port: None,
+        external_ips: vec![],
+        load_balancer_ips: vec![],
+        load_balancer_source_ranges: vec![],
+        affinity: None,
+        external_local: false,
+        internal_local: false,
+        health_check_node_port: None,
+        annotations: Default::default(),
+    }
+}
+
+fn ep(ip: &str) -> Endpoint {
+    Endpoint {
+        ip: ip.parse().expect("ip"),
+        port: 8080,
+        ready: true,
+        serving: true,
+        terminating: false,
+        node_name: Some("n1".into()),
+        pod: None,
+    }
+}
+
+fn config() -> Config {
+    Config {
+        node_name: "n1".into(),
+        pod_cidr: Some("10.244.0.0/16".into()),
+        node_ip: "192.0.2.1".parse().expect("ip"),
+    }
+}
+
+fn state(services: Vec<(ServicePortName, ServicePort, Vec<Endpoint>)>) -> ProxyState {
+    let mut s = ProxyState::default();
+    for (n, p, eps) in services {
+        s.services.insert(n.clone(), Arc::new(p));
+        if !eps.is_empty() {
+            s.endpoints.insert(n, Arc::new(eps));
+        }
+    }
+    s
+}
+
+#[test]
+fn a_cluster_ip_service_with_two_endpoints() {
+    let out = render(
+        &state(vec![(
+            port_name("web"),
+            svc("10.96.0.10"),
+            vec![ep("10.244.0.2"), ep("10.244.0.3")],
+        )]),
+        &config(),
+    );
+    let want = [
+        "table ip knet {}\ndelete table ip knet\ntable ip knet {",
+        "elements = { 10.96.0.10 . tcp . 80 : goto service-ns/web/tcp/http }",
+        "\tchain service-ns/web/tcp/http {\n\t\tip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n\t\tnumgen random mod 2 vmap { 0 : goto endpoint-ns/web/tcp/http__10.244.0.2/8080, 1 : goto endpoint-ns/web/tcp/http__10.244.0.3/8080 }\n\t}",
+        "\tchain endpoint-ns/web/tcp/http__10.244.0.2/8080 {\n\t\tip saddr 10.244.0.2 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat to 10.244.0.2:8080\n\t}",
+        "\tset cluster-ips {\n\t\ttype ipv4_addr\n\t\telements = { 10.96.0.10 }\n\t}",
+    ];
+    for w in want {
+        assert!(out.contains(w), "missing:\n{w}\nin:\n{out}");
+    }
+}
+
+#[test]
+fn no_endpoints_reject_and_local_policy_drops() {
+    let mut np = svc("10.96.0.11");
+    np.node_port = Some(30080);
+    np.external_local = true;
+    let mut remote = ep("10.244.1.2");
+    remote.node_name = Some("n2".into());
+    let out = render(
+        &state(vec![
+            (port_name("empty"), svc("10.96.0.12"), vec![]),
+            (port_name("np"), np, vec![remote]),
+        ]),
+        &config(),
+    );
+    assert!(
+        out.contains("10.96.0.12 . tcp . 80 : goto reject-chain"),
+        "{out}"
+    );
+    // Endpoints exist, but none on this node: external traffic is dropped, ClusterIP works.
+    assert!(out.contains("tcp . 30080 : drop"), "{out}");
+    assert!(
+        out.contains("10.96.0.11 . tcp . 80 : goto service-ns/np/tcp/http"),
+        "{out}"
+    );
+}
+
+#[test]
+fn affinity_uses_a_timeout_set_per_endpoint() {
+    let mut s = svc("10.96.0.13");
+    s.affinity = Some(Duration::from_secs(60));
+    let out = render(
+        &state(vec![(port_name("sticky"), s, vec![ep("10.244.0.2")])]),
+        &config(),
+    );
+    assert!(out.contains("\tset affinity-ns/sticky/tcp/http__10.244.0.2/8080 {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 60s\n\t}"), "{out}");
+    assert!(out.contains("ip saddr @affinity-ns/sticky/tcp/http__10.244.0.2/8080 goto endpoint-ns/sticky/tcp/http__10.244.0.2/8080"), "{out}");
+    assert!(
+        out.contains("update @affinity-ns/sticky/tcp/http__10.244.0.2/8080 { ip saddr }"),
+        "{out}"
+    );
+}
