@@ -48,6 +48,20 @@ fn dependency_rules_hold() -> anyhow::Result<()> {
         if !matches!(krate.as_str(), "knet" | "e2e") {
             assert!(!has("apiserver"), "{krate} depends on apiserver");
         }
+        // The shared proxy never names a mode; modes build on it, never on each other;
+        // controllers and the proxy share only the events crate.
+        if krate == "proxy" {
+            for d in ["proxy-userspace", "proxy-nftables", "controllers"] {
+                assert!(!has(d), "proxy depends on {d}");
+            }
+        }
+        if let Some(mode) = krate.strip_prefix("proxy-") {
+            assert!(has("proxy"), "{krate} does not build on proxy");
+            for other in ["proxy-userspace", "proxy-nftables"] {
+                assert!(other.ends_with(mode) || !has(other), "{krate} depends on {other}");
+            }
+            assert!(!has("controllers"), "{krate} depends on controllers");
+        }
         // Binaries and tests own error reporting and logging setup.
         if !matches!(krate.as_str(), "knet" | "e2e") {
             for d in ["anyhow", "clap", "tracing-subscriber"] {
