@@ -103,16 +103,20 @@ pub fn start(
         other => other,
     };
     let status = Arc::new(proxy::runner::SyncStatus::default());
+    let metrics = Arc::new(proxy::metrics::Metrics::default());
     let (health, _) = proxy::health::Health::start(
         settings.node_ip,
         proxy::health::HEALTHZ_PORT,
+        proxy::metrics::METRICS_PORT,
         status.clone(),
+        metrics.clone(),
     )
     .with_context(|| {
         format!(
-            "serving the proxy's health port on {}:{}",
+            "serving the proxy's health and metrics ports on {} ({} and {})",
             settings.node_ip,
-            proxy::health::HEALTHZ_PORT
+            proxy::health::HEALTHZ_PORT,
+            proxy::metrics::METRICS_PORT
         )
     })?;
     let config = proxy::RunnerConfig {
@@ -143,6 +147,7 @@ pub fn start(
                     &mut dataplane,
                     status,
                     Some(health),
+                    metrics,
                     async {
                         let _ = rx.await;
                     },
@@ -180,7 +185,16 @@ pub fn start(
         events: Some(client.clone()),
     });
     Ok(tokio::spawn(async move {
-        proxy::runner::run(config, client, dataplane, status, Some(health), shutdown).await;
+        proxy::runner::run(
+            config,
+            client,
+            dataplane,
+            status,
+            Some(health),
+            metrics,
+            shutdown,
+        )
+        .await;
         drop(routes);
     }))
 }

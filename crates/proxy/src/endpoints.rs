@@ -109,7 +109,12 @@ pub struct EndpointsChangeTracker {
     /// By (namespace, slice name).
     slices: BTreeMap<(String, String), Contribution>,
     changed: BTreeSet<ServiceKey>,
+    /// The trigger times of the changes not yet synced (for the network programming latency).
+    triggers: Vec<jiff::Timestamp>,
 }
+
+/// The annotation the EndpointSlice controller puts the time of the triggering change in.
+const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 fn slice_key(slice: &EndpointSlice) -> (String, String) {
     (
@@ -125,6 +130,15 @@ impl EndpointsChangeTracker {
         match slice_endpoints(slice) {
             Some(new) => {
                 if self.slices.get(&key) != Some(&new) {
+                    if let Some(t) = slice
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(TRIGGER_TIME))
+                        .and_then(|t| t.parse().ok())
+                    {
+                        self.triggers.push(t);
+                    }
                     if let Some((old, _)) = self.slices.get(&key) {
                         self.changed.insert(old.clone());
                     }
@@ -160,6 +174,11 @@ impl EndpointsChangeTracker {
         for s in all {
             self.update(s);
         }
+    }
+
+    /// The trigger times of the changes taken in since the last call.
+    pub fn take_trigger_times(&mut self) -> Vec<jiff::Timestamp> {
+        std::mem::take(&mut self.triggers)
     }
 
     /// The Services whose endpoints changed since the last call.

@@ -42,6 +42,7 @@ pub struct Health {
     status: Arc<SyncStatus>,
     shared: Arc<Mutex<Shared>>,
     servers: BTreeMap<u16, tokio::task::JoinHandle<()>>,
+    metrics_task: tokio::task::JoinHandle<()>,
 }
 
 fn healthy(status: &SyncStatus) -> bool {
@@ -107,12 +108,16 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 impl Health {
-    /// Starts `/healthz` and `/livez` on `node_ip:port`; returns the bound address.
+    /// Starts `/healthz` and `/livez` on `node_ip:port`, and `/metrics` on
+    /// `node_ip:metrics_port`; returns the bound health address.
     pub fn start(
         node_ip: IpAddr,
         port: u16,
+        metrics_port: u16,
         status: Arc<SyncStatus>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> std::io::Result<(Health, SocketAddr)> {
+        let metrics_listener = bind(SocketAddr::new(node_ip, metrics_port))?;
         let listener = bind(SocketAddr::new(node_ip, port))?;
         let addr = listener.local_addr()?;
         let st = status.clone();
@@ -130,12 +135,25 @@ impl Health {
         });
         let mut servers = BTreeMap::new();
         servers.insert(port, tokio::spawn(serve(listener, handler)));
+        let metrics_handler: Handler = Arc::new(move |path: &str| match path {
+            "/metrics" => {
+                let mut r = respond(StatusCode::OK, metrics.encode(), None);
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
+            _ => respond(StatusCode::NOT_FOUND, "404 page not found\n".into(), None),
+        });
+        let metrics_task = tokio::spawn(serve(metrics_listener, metrics_handler));
         Ok((
             Health {
                 node_ip,
                 status,
                 shared: Default::default(),
                 servers,
+                metrics_task,
             },
             addr,
         ))
@@ -220,6 +238,7 @@ impl Drop for Health {
         for task in self.servers.values() {
             task.abort();
         }
+        self.metrics_task.abort();
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod endpoints;
 pub mod health;
+pub mod metrics;
 pub mod runner;
 pub mod service;
 pub mod topology;

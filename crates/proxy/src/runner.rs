@@ -255,8 +255,10 @@ pub async fn run<D: Dataplane>(
     mut dataplane: D,
     status: Arc<SyncStatus>,
     mut health: Option<crate::health::Health>,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let mut triggers: Vec<jiff::Timestamp> = Vec::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watches = [
         forward(
@@ -312,6 +314,7 @@ pub async fn run<D: Dataplane>(
         full |= std::mem::take(&mut t.weights_changed);
         pending.extend(t.services.take_changed());
         pending.extend(t.slices.take_changed());
+        triggers.extend(t.slices.take_trigger_times());
         if pending.is_empty() && !full {
             continue;
         }
@@ -334,6 +337,7 @@ pub async fn run<D: Dataplane>(
                 }
                 pending.extend(t.services.take_changed());
                 pending.extend(t.slices.take_changed());
+                triggers.extend(t.slices.take_trigger_times());
             }
         }
         let state = t.state();
@@ -351,6 +355,15 @@ pub async fn run<D: Dataplane>(
                     "proxy sync"
                 );
                 pending.clear();
+                metrics
+                    .sync_duration
+                    .observe(started.elapsed().as_secs_f64());
+                let now = jiff::Timestamp::now();
+                for t in triggers.drain(..) {
+                    let secs = now.duration_since(t).as_secs_f64();
+                    metrics.network_programming.observe(secs.max(0.0));
+                }
+                metrics.last_sync.set(now.as_millisecond() as f64 / 1000.0);
                 if full {
                     next_full = Instant::now() + config.full_sync_period;
                 }
@@ -369,6 +382,7 @@ pub async fn run<D: Dataplane>(
                 }
             }
             Err(err) => {
+                metrics.sync_failures.inc();
                 tracing::warn!(%err, retry_in_ms = backoff.as_millis() as u64, "proxy sync failed; retrying with a full sync");
                 full = true;
                 retry_at = Some(Instant::now() + backoff);

@@ -58,7 +58,10 @@ fn dependency_rules_hold() -> anyhow::Result<()> {
         if let Some(mode) = krate.strip_prefix("proxy-") {
             assert!(has("proxy"), "{krate} does not build on proxy");
             for other in ["proxy-userspace", "proxy-nftables"] {
-                assert!(other.ends_with(mode) || !has(other), "{krate} depends on {other}");
+                assert!(
+                    other.ends_with(mode) || !has(other),
+                    "{krate} depends on {other}"
+                );
             }
             assert!(!has("controllers"), "{krate} depends on controllers");
         }

@@ -490,6 +490,25 @@ fn health_endpoints_answer_as_kube_proxy() -> anyhow::Result<()> {
     assert_eq!(v["localEndpoints"], 3, "{body}");
     assert_eq!(v["service"]["name"], "web", "{body}");
     assert_eq!(v["serviceProxyHealthy"], true, "{body}");
+    // Metrics, with kube-proxy's names; the slice changes above were programmed.
+    let (code, _, metrics) = get(SocketAddr::new(node, 10249), "/metrics")?;
+    assert_eq!(code, 200);
+    for name in [
+        "kubeproxy_sync_proxy_rules_duration_seconds_count",
+        "kubeproxy_network_programming_duration_seconds_bucket",
+        "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    let programmed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kubeproxy_network_programming_duration_seconds_count "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        programmed >= 1.0,
+        "no network programming observed:\n{metrics}"
+    );
     // No pods left: 503 and weight 0.
     k.kubectl(&["scale", "deploy", "web", "--replicas", "0"])?;
     let (code, weight, _) = eventually(Duration::from_secs(15), || {
