@@ -183,6 +183,7 @@ pub fn start(
         node_name: settings.node_name,
         default_scheduler: settings.scheduler,
         events: Some(client.clone()),
+        removed_endpoint_grace: proxy_userspace::REMOVED_ENDPOINT_GRACE,
     });
     Ok(tokio::spawn(async move {
         proxy::runner::run(

@@ -39,7 +39,13 @@ pub struct Config {
     pub default_scheduler: SchedulerKind,
     /// Where to record Events about Services (an unknown scheduler); none: logs only.
     pub events: Option<kube::Client>,
+    /// How long connections to an endpoint that left its Service stay open.
+    pub removed_endpoint_grace: std::time::Duration,
 }
+
+/// The default of [`Config::removed_endpoint_grace`]: as long as a pod's default termination
+/// grace period, so a pod that is going away can finish what it serves.
+pub const REMOVED_ENDPOINT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,9 +96,54 @@ pub(crate) struct Shared {
     pub(crate) active: std::sync::Mutex<std::collections::HashMap<SocketAddr, Arc<AtomicUsize>>>,
     pub(crate) sticky:
         std::sync::Mutex<std::collections::HashMap<IpAddr, (SocketAddr, std::time::Instant)>>,
+    /// Per endpoint, flips to true when its open connections must close.
+    pub(crate) closing:
+        std::sync::Mutex<std::collections::HashMap<SocketAddr, tokio::sync::watch::Sender<bool>>>,
 }
 
 impl Shared {
+    /// A receiver that turns true when connections to `addr` must close.
+    pub(crate) fn closing(&self, addr: SocketAddr) -> tokio::sync::watch::Receiver<bool> {
+        self.closing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(addr)
+            .or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .subscribe()
+    }
+
+    fn serves(&self, addr: SocketAddr) -> bool {
+        self.backends(false).addrs.contains(&addr) || self.backends(true).addrs.contains(&addr)
+    }
+
+    /// After `grace`, closes the connections to every endpoint with connections open that is
+    /// no longer in either set (an endpoint that came back in the meantime is spared).
+    fn close_removed(self: &Arc<Self>, grace: std::time::Duration) {
+        let gone: Vec<SocketAddr> = self
+            .closing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|a| !self.serves(**a))
+            .copied()
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let shared = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let mut closing = shared.closing.lock().unwrap_or_else(|p| p.into_inner());
+            for addr in gone {
+                if !shared.serves(addr)
+                    && let Some(tx) = closing.remove(&addr)
+                {
+                    let _ = tx.send(true);
+                }
+            }
+        });
+    }
+
     pub(crate) fn backends(&self, external: bool) -> Arc<Backends> {
         let lock = if external {
             &self.external
@@ -248,6 +299,7 @@ impl Userspace {
                 affinity: RwLock::new(port.affinity),
                 active: Default::default(),
                 sticky: Default::default(),
+                closing: Default::default(),
             }),
             listeners: BTreeMap::new(),
         });
@@ -265,6 +317,9 @@ impl Userspace {
             .unwrap_or_else(|p| p.into_inner()) = counters;
         set(&entry.shared.cluster, cluster);
         set(&entry.shared.external, external);
+        entry
+            .shared
+            .close_removed(self.config.removed_endpoint_grace);
         *entry
             .shared
             .affinity
@@ -357,3 +412,6 @@ impl Dataplane for Userspace {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

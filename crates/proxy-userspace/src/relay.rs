@@ -128,7 +128,14 @@ async fn relay(
             Ok(Ok(mut upstream)) => {
                 let _ = upstream.set_nodelay(true);
                 pin(shared, peer.ip(), addr);
-                tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+                let mut closing = shared.closing(addr);
+                tokio::select! {
+                    copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                        copied?;
+                    }
+                    // The endpoint left its Service and the grace period is over.
+                    _ = closing.wait_for(|c| *c) => {}
+                }
                 return Ok(());
             }
             Ok(Err(err)) => last_err = Some(err),

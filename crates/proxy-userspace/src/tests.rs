@@ -1,0 +1,130 @@
+//! The userspace proxy over real loopback sockets, without a cluster: states are built by
+//! hand and synced directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxy::service::{Protocol, ServiceKey};
+use proxy::{Changes, Dataplane, Endpoint, ProxyState, ServicePort, ServicePortName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::*;
+
+fn name() -> ServicePortName {
+    ServicePortName {
+        service: ServiceKey {
+            namespace: "ns".into(),
+            name: "svc".into(),
+        },
+        port: String::new(),
+        protocol: Protocol::Tcp,
+    }
+}
+
+fn state(frontend: SocketAddr, endpoints: &[SocketAddr]) -> ProxyState {
+    let mut s = ProxyState::default();
+    s.services.insert(
+        name(),
+        Arc::new(ServicePort {
+            cluster_ips: vec![frontend.ip()],
+            port: frontend.port(),
+            node_port: None,
+            external_ips: vec![],
+            load_balancer_ips: vec![],
+            load_balancer_source_ranges: vec![],
+            affinity: None,
+            external_local: false,
+            internal_local: false,
+            health_check_node_port: None,
+            annotations: Default::default(),
+        }),
+    );
+    if !endpoints.is_empty() {
+        let eps = endpoints
+            .iter()
+            .map(|a| Endpoint {
+                ip: a.ip(),
+                port: a.port(),
+                ready: true,
+                serving: true,
+                terminating: false,
+                node_name: None,
+                pod: None,
+            })
+            .collect();
+        s.endpoints.insert(name(), Arc::new(eps));
+    }
+    s
+}
+
+fn full() -> Changes {
+    Changes {
+        services: Default::default(),
+        full: true,
+    }
+}
+
+/// An echo server that writes back what it reads.
+async fn echo_server() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_to_a_removed_endpoint_close_after_the_grace_period() {
+    let backend = echo_server().await;
+    // A free port on a loopback address of its own.
+    let frontend = {
+        let l = std::net::TcpListener::bind("127.0.0.77:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let mut proxy = Userspace::new(Config {
+        node_ip: "127.0.0.1".parse().expect("ip"),
+        node_name: "n".into(),
+        default_scheduler: SchedulerKind::RoundRobin,
+        events: None,
+        removed_endpoint_grace: Duration::from_millis(300),
+    });
+    proxy
+        .sync(&state(frontend, &[backend]), &full())
+        .await
+        .expect("sync");
+    let mut conn = tokio::net::TcpStream::connect(frontend)
+        .await
+        .expect("connect");
+    conn.write_all(b"ping").await.expect("write");
+    let mut buf = [0u8; 4];
+    conn.read_exact(&mut buf).await.expect("echo");
+    assert_eq!(&buf, b"ping");
+
+    // The endpoint leaves: new connections are refused at once, the open one still works
+    // within the grace period and is closed after it.
+    proxy
+        .sync(&state(frontend, &[]), &full())
+        .await
+        .expect("sync");
+    let refused = tokio::net::TcpStream::connect(frontend).await;
+    assert!(refused.is_err(), "no endpoints, no listener");
+    conn.write_all(b"pong").await.expect("write");
+    conn.read_exact(&mut buf)
+        .await
+        .expect("echo within the grace period");
+    assert_eq!(&buf, b"pong");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf))
+        .await
+        .expect("closed, not hanging")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the connection outlived its grace period");
+}
