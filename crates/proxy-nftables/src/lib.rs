@@ -7,8 +7,9 @@
 //!
 //! This first version rewrites the whole table on every sync (one transaction: the old table
 //! is deleted and the new one created in the same `nft -f` run, so no packet sees a half
-//! table). Partial syncs, conntrack flushing of stale UDP flows, loadBalancerSourceRanges and
-//! the packet tracer are still to come.
+//! table). After a sync, UDP conntrack entries the new rules would not create are deleted
+//! (`conntrack -D`): flows to endpoints that left, and flows to frontends that had no
+//! endpoints. Partial syncs, loadBalancerSourceRanges and the packet tracer are still to come.
 //!
 //! Why text and not the `nftables` crate's JSON: kube-proxy's own nftables backend (knftables)
 //! drives `nft` with the text syntax too; verdict maps with concatenated keys, `numgen` vmaps
@@ -16,6 +17,9 @@
 //! compare exactly what `nft` loads.
 
 mod render;
+
+#[cfg(test)]
+mod tests;
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -48,10 +52,12 @@ pub enum NftError {
     Rejected(String),
 }
 
-/// Loads nft scripts.
+/// Loads nft scripts, and deletes conntrack entries.
 pub trait NftExecutor: Send {
     /// Loads `script` as one transaction.
     fn load(&mut self, script: &str) -> Result<(), NftError>;
+    /// Runs `conntrack -D` with `filter` (for example `-p udp --dst-nat 10.244.0.5`).
+    fn delete_conntrack(&mut self, filter: &[String]) -> Result<(), NftError>;
 }
 
 /// The real executor: `nft -f -`.
@@ -75,6 +81,26 @@ impl NftCli {
 }
 
 impl NftExecutor for NftCli {
+    fn delete_conntrack(&mut self, filter: &[String]) -> Result<(), NftError> {
+        let out = Command::new("conntrack")
+            .arg("-D")
+            .args(filter)
+            .output()
+            .map_err(|e| {
+                NftError::Spawn(std::io::Error::new(
+                    e.kind(),
+                    format!("conntrack: {e} (install the Debian package conntrack)"),
+                ))
+            })?;
+        // conntrack exits 1 when nothing matched, which is no error here.
+        match out.status.code() {
+            Some(0 | 1) => Ok(()),
+            _ => Err(NftError::Rejected(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            )),
+        }
+    }
+
     fn load(&mut self, script: &str) -> Result<(), NftError> {
         let mut child = Command::new("nft")
             .args(["-f", "-"])
@@ -99,16 +125,23 @@ impl NftExecutor for NftCli {
     }
 }
 
-/// A fake executor that keeps every script, for tests.
+/// A fake executor that keeps every script and conntrack deletion, for tests.
 #[derive(Debug, Default)]
 pub struct Recording {
     /// The scripts loaded so far.
     pub scripts: Vec<String>,
+    /// The conntrack filters deleted so far.
+    pub conntrack: Vec<Vec<String>>,
 }
 
 impl NftExecutor for Recording {
     fn load(&mut self, script: &str) -> Result<(), NftError> {
         self.scripts.push(script.to_owned());
+        Ok(())
+    }
+
+    fn delete_conntrack(&mut self, filter: &[String]) -> Result<(), NftError> {
+        self.conntrack.push(filter.to_vec());
         Ok(())
     }
 }
@@ -117,6 +150,58 @@ impl NftExecutor for Recording {
 pub struct Nftables<E: NftExecutor> {
     config: Config,
     exec: E,
+    /// The UDP endpoints (and the UDP frontends that had endpoints) of the last sync.
+    udp: UdpView,
+}
+
+/// What stale UDP conntrack entries are judged against.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct UdpView {
+    endpoints: std::collections::BTreeSet<IpAddr>,
+    served: std::collections::BTreeSet<IpAddr>,
+}
+
+impl UdpView {
+    fn of(state: &ProxyState) -> UdpView {
+        let mut v = UdpView::default();
+        for (name, port) in &state.services {
+            if name.protocol != proxy::service::Protocol::Udp {
+                continue;
+            }
+            let eps = state.endpoints_of(name);
+            if eps.iter().any(|e| e.ready || (e.serving && e.terminating)) {
+                v.served.extend(port.cluster_ips.iter().copied());
+                v.served.extend(port.external_ips.iter().copied());
+                v.served.extend(port.load_balancer_ips.iter().copied());
+            }
+            v.endpoints.extend(eps.iter().map(|e| e.ip));
+        }
+        v
+    }
+
+    /// `conntrack -D` filters for UDP flows that the new state would not create: flows
+    /// DNATed to an endpoint that is gone, and flows to a frontend that had no endpoints
+    /// (their packets were rejected, and conntrack would keep doing so).
+    fn stale(&self, next: &UdpView) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for ip in self.endpoints.difference(&next.endpoints) {
+            out.push(vec![
+                "-p".into(),
+                "udp".into(),
+                "--dst-nat".into(),
+                ip.to_string(),
+            ]);
+        }
+        for ip in next.served.difference(&self.served) {
+            out.push(vec![
+                "-p".into(),
+                "udp".into(),
+                "--orig-dst".into(),
+                ip.to_string(),
+            ]);
+        }
+        out
+    }
 }
 
 impl<E: NftExecutor> std::fmt::Debug for Nftables<E> {
@@ -130,7 +215,11 @@ impl<E: NftExecutor> std::fmt::Debug for Nftables<E> {
 impl<E: NftExecutor> Nftables<E> {
     /// A dataplane that loads through `exec`.
     pub fn new(config: Config, exec: E) -> Self {
-        Nftables { config, exec }
+        Nftables {
+            config,
+            exec,
+            udp: UdpView::default(),
+        }
     }
 
     /// Removes knet's table (on shutdown, or when another mode takes over).
@@ -144,6 +233,14 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
     async fn sync(&mut self, state: &ProxyState, _changes: &Changes) -> Result<(), SyncError> {
         let script = render(state, &self.config);
         tokio::task::block_in_place(|| self.exec.load(&script))
-            .map_err(|e| SyncError(e.to_string()))
+            .map_err(|e| SyncError(e.to_string()))?;
+        let next = UdpView::of(state);
+        for filter in self.udp.stale(&next) {
+            if let Err(err) = tokio::task::block_in_place(|| self.exec.delete_conntrack(&filter)) {
+                tracing::warn!(%err, "flushing stale UDP conntrack entries");
+            }
+        }
+        self.udp = next;
+        Ok(())
     }
 }

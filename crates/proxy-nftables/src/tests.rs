@@ -1,0 +1,85 @@
+use std::sync::Arc;
+
+use proxy::service::{Protocol, ServiceKey};
+use proxy::{Changes, Dataplane, Endpoint, ProxyState, ServicePort, ServicePortName};
+
+use super::*;
+
+fn udp_state(endpoints: &[&str]) -> ProxyState {
+    let name = ServicePortName {
+        service: ServiceKey {
+            namespace: "ns".into(),
+            name: "dns".into(),
+        },
+        port: String::new(),
+        protocol: Protocol::Udp,
+    };
+    let mut s = ProxyState::default();
+    s.services.insert(
+        name.clone(),
+        Arc::new(ServicePort {
+            cluster_ips: vec!["10.96.0.10".parse().expect("ip")],
+            port: 53,
+            node_port: None,
+            external_ips: vec![],
+            load_balancer_ips: vec![],
+            load_balancer_source_ranges: vec![],
+            affinity: None,
+            external_local: false,
+            internal_local: false,
+            health_check_node_port: None,
+            annotations: Default::default(),
+        }),
+    );
+    let eps: Vec<Endpoint> = endpoints
+        .iter()
+        .map(|ip| Endpoint {
+            ip: ip.parse().expect("ip"),
+            port: 5353,
+            ready: true,
+            serving: true,
+            terminating: false,
+            node_name: None,
+            pod: None,
+        })
+        .collect();
+    if !eps.is_empty() {
+        s.endpoints.insert(name, Arc::new(eps));
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn stale_udp_flows_are_deleted() {
+    let mut d = Nftables::new(
+        Config {
+            node_name: "n".into(),
+            pod_cidr: None,
+            node_ip: "192.0.2.1".parse().expect("ip"),
+        },
+        Recording::default(),
+    );
+    let changes = Changes {
+        services: Default::default(),
+        full: true,
+    };
+    // No endpoints yet, then one: flows to the ClusterIP (rejected so far) are flushed.
+    d.sync(&udp_state(&[]), &changes).await.expect("sync");
+    d.sync(&udp_state(&["10.244.0.5"]), &changes)
+        .await
+        .expect("sync");
+    assert_eq!(
+        d.exec.conntrack,
+        [["-p", "udp", "--orig-dst", "10.96.0.10"]]
+    );
+    // The endpoint is replaced: flows DNATed to the old one are flushed.
+    d.sync(&udp_state(&["10.244.0.6"]), &changes)
+        .await
+        .expect("sync");
+    assert_eq!(
+        d.exec.conntrack[1],
+        ["-p", "udp", "--dst-nat", "10.244.0.5"]
+    );
+    assert_eq!(d.exec.conntrack.len(), 2);
+    assert_eq!(d.exec.scripts.len(), 3);
+}
