@@ -5,11 +5,12 @@
 //! [`NftExecutor`] loads it (the real one runs the `nft` binary, the recording one keeps the
 //! scripts for tests). The table layout is in this crate's README.md.
 //!
-//! This first version rewrites the whole table on every sync (one transaction: the old table
-//! is deleted and the new one created in the same `nft -f` run, so no packet sees a half
-//! table). After a sync, UDP conntrack entries the new rules would not create are deleted
+//! A full sync (at start, hourly, after a failure) rewrites the whole table in one
+//! transaction: the old table is deleted and the new one created in the same `nft -f` run, so
+//! no packet sees a half table. Other syncs render only the changed services again and load
+//! the difference ([`render_partial`]): map elements, flushed and refilled chains, new sets. After a sync, UDP conntrack entries the new rules would not create are deleted
 //! (`conntrack -D`): flows to endpoints that left, and flows to frontends that had no
-//! endpoints. Partial syncs, loadBalancerSourceRanges and the packet tracer are still to come.
+//! endpoints. loadBalancerSourceRanges and the packet tracer are still to come.
 //!
 //! Why text and not the `nftables` crate's JSON: kube-proxy's own nftables backend (knftables)
 //! drives `nft` with the text syntax too; verdict maps with concatenated keys, `numgen` vmaps
@@ -28,7 +29,7 @@ use std::process::{Command, Stdio};
 use proxy::runner::SyncError;
 use proxy::{Changes, Dataplane, ProxyState};
 
-pub use render::{TABLE, render};
+pub use render::{Leftovers, Piece, TABLE, piece, pieces, render, render_full, render_partial};
 
 /// What the renderer needs besides the state.
 #[derive(Debug, Clone)]
@@ -152,6 +153,10 @@ pub struct Nftables<E: NftExecutor> {
     exec: E,
     /// The UDP endpoints (and the UDP frontends that had endpoints) of the last sync.
     udp: UdpView,
+    /// What the loaded table was made from; `None` until a full sync succeeded.
+    loaded: Option<std::collections::BTreeMap<proxy::ServicePortName, Piece>>,
+    /// Chains and sets the last partial sync flushed, for this one to delete.
+    leftovers: Leftovers,
 }
 
 /// What stale UDP conntrack entries are judged against.
@@ -219,6 +224,8 @@ impl<E: NftExecutor> Nftables<E> {
             config,
             exec,
             udp: UdpView::default(),
+            loaded: None,
+            leftovers: Leftovers::default(),
         }
     }
 
@@ -230,10 +237,44 @@ impl<E: NftExecutor> Nftables<E> {
 }
 
 impl<E: NftExecutor> Dataplane for Nftables<E> {
-    async fn sync(&mut self, state: &ProxyState, _changes: &Changes) -> Result<(), SyncError> {
-        let script = render(state, &self.config);
-        tokio::task::block_in_place(|| self.exec.load(&script))
-            .map_err(|e| SyncError(e.to_string()))?;
+    async fn sync(&mut self, state: &ProxyState, changes: &Changes) -> Result<(), SyncError> {
+        // A full sync rewrites the table; otherwise only the changed services' pieces are
+        // rendered again and the difference is loaded.
+        let (script, table, leftovers) = match self.loaded.take() {
+            Some(old) if !changes.full => {
+                let mut names: std::collections::BTreeSet<proxy::ServicePortName> = old
+                    .keys()
+                    .filter(|n| changes.services.contains(&n.service))
+                    .cloned()
+                    .collect();
+                for svc in &changes.services {
+                    names.extend(state.ports_of(svc).map(|(n, _)| n.clone()));
+                }
+                let mut new = old.clone();
+                for n in &names {
+                    match state.services.get(n) {
+                        Some(port) => {
+                            new.insert(n.clone(), piece(n, port, state, &self.config));
+                        }
+                        None => {
+                            new.remove(n);
+                        }
+                    }
+                }
+                let (script, next) = render_partial(&old, &new, &names, &self.leftovers);
+                (script, new, next)
+            }
+            _ => {
+                let all = pieces(state, &self.config);
+                (render_full(&all), all, Leftovers::default())
+            }
+        };
+        if !script.is_empty() {
+            tokio::task::block_in_place(|| self.exec.load(&script))
+                .map_err(|e| SyncError(e.to_string()))?;
+        }
+        self.loaded = Some(table);
+        self.leftovers = leftovers;
         let next = UdpView::of(state);
         for filter in self.udp.stale(&next) {
             if let Err(err) = tokio::task::block_in_place(|| self.exec.delete_conntrack(&filter)) {

@@ -51,164 +51,330 @@ fn ipv4(ip: &IpAddr) -> bool {
     ip.is_ipv4()
 }
 
-/// Renders the whole table: the old one is deleted and the new one made in one transaction.
-pub fn render(state: &ProxyState, config: &Config) -> String {
-    let mut service_ips = Vec::new();
-    let mut nodeports = Vec::new();
-    let mut no_ep_ips = Vec::new();
-    let mut no_ep_nodeports = Vec::new();
-    let mut cluster_ips = std::collections::BTreeSet::new();
-    let mut chains = String::new();
-    let mut sets = String::new();
+/// The four dispatch maps, in the order they are declared.
+const MAPS: [(&str, &str); 4] = [
+    ("service-ips", "ipv4_addr . inet_proto . inet_service"),
+    ("service-nodeports", "inet_proto . inet_service"),
+    (
+        "no-endpoint-services",
+        "ipv4_addr . inet_proto . inet_service",
+    ),
+    ("no-endpoint-nodeports", "inet_proto . inet_service"),
+];
 
-    for (name, port) in &state.services {
-        if name.protocol == Protocol::Sctp {
-            continue;
-        }
-        let p = proto(name.protocol);
-        let eps = state.endpoints_of(name);
-        let c = topology::categorize(eps, &config.node_name);
-        let cluster_eps = topology::for_cluster_ip(port, &c);
-        let external_eps = topology::for_external(port, &c);
-        let sfx = suffix(name);
-        for ip in port.cluster_ips.iter().filter(|ip| ipv4(ip)) {
-            cluster_ips.insert(*ip);
-        }
-        // Cluster chain (and a local one for the Local policies), endpoint chains, affinity.
-        let all: Vec<&Endpoint> = {
-            let mut v: Vec<&Endpoint> = c.cluster.iter().chain(&c.local).copied().collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        for ep in &all {
-            write_endpoint(&mut chains, &mut sets, name, port, ep);
-        }
-        if !c.cluster.is_empty() {
-            write_pick(
-                &mut chains,
-                &format!("service-{sfx}"),
-                name,
-                port,
-                &c.cluster,
-                config,
-            );
-        }
-        if !c.local.is_empty() {
-            write_pick(
-                &mut chains,
-                &format!("local-{sfx}"),
-                name,
-                port,
-                &c.local,
-                config,
-            );
-        }
-        let cluster_target = if port.internal_local {
-            format!("local-{sfx}")
+/// What one service port contributes to the table. Chains are kept in creation order:
+/// endpoint chains first, since the others jump to them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Chain name → its rules.
+    pub chains: Vec<(String, Vec<String>)>,
+    /// Set name → its declaration (type, flags, timeout), one statement per line.
+    pub sets: Vec<(String, Vec<String>)>,
+    /// Per map (index into `MAPS`): (key, verdict).
+    pub elements: [Vec<(String, String)>; 4],
+    /// The ClusterIPs, for `cluster-ips`.
+    pub cluster_ips: Vec<IpAddr>,
+}
+
+/// The piece of one service port.
+pub fn piece(
+    name: &ServicePortName,
+    port: &ServicePort,
+    state: &ProxyState,
+    config: &Config,
+) -> Piece {
+    let mut out = Piece::default();
+    if name.protocol == Protocol::Sctp {
+        return out;
+    }
+    let p = proto(name.protocol);
+    let eps = state.endpoints_of(name);
+    let c = topology::categorize(eps, &config.node_name);
+    let cluster_eps = topology::for_cluster_ip(port, &c);
+    let external_eps = topology::for_external(port, &c);
+    let sfx = suffix(name);
+    out.cluster_ips = port
+        .cluster_ips
+        .iter()
+        .filter(|ip| ipv4(ip))
+        .copied()
+        .collect();
+    // Endpoint chains and affinity sets, then the cluster and local pick chains.
+    let mut all: Vec<&Endpoint> = c.cluster.iter().chain(&c.local).copied().collect();
+    all.sort();
+    all.dedup();
+    for ep in &all {
+        endpoint(&mut out, name, port, ep);
+    }
+    if !c.cluster.is_empty() {
+        pick(
+            &mut out,
+            format!("service-{sfx}"),
+            name,
+            port,
+            &c.cluster,
+            config,
+        );
+    }
+    if !c.local.is_empty() {
+        pick(
+            &mut out,
+            format!("local-{sfx}"),
+            name,
+            port,
+            &c.local,
+            config,
+        );
+    }
+    let cluster_target = if port.internal_local {
+        format!("local-{sfx}")
+    } else {
+        format!("service-{sfx}")
+    };
+    // The external chain: masquerade (Cluster policy) or keep the source (Local policy).
+    let has_external = port.node_port.is_some()
+        || !port.external_ips.is_empty()
+        || !port.load_balancer_ips.is_empty();
+    if has_external && !external_eps.is_empty() {
+        let mut rules = Vec::new();
+        if port.external_local {
+            if let Some(pods) = &config.pod_cidr {
+                rules.push(format!("ip saddr {pods} goto service-{sfx}"));
+            }
+            rules.push("fib saddr type local jump mark-for-masquerade".to_owned());
+            rules.push(format!("fib saddr type local goto service-{sfx}"));
+            rules.push(format!("goto local-{sfx}"));
         } else {
-            format!("service-{sfx}")
-        };
-        // The external chain: masquerade (Cluster policy) or keep the source (Local policy).
-        let has_external = port.node_port.is_some()
-            || !port.external_ips.is_empty()
-            || !port.load_balancer_ips.is_empty();
-        if has_external && !external_eps.is_empty() {
-            let _ = writeln!(chains, "\tchain external-{sfx} {{");
-            if port.external_local {
-                if let Some(pods) = &config.pod_cidr {
-                    let _ = writeln!(chains, "\t\tip saddr {pods} goto service-{sfx}");
-                }
-                let _ = writeln!(chains, "\t\tfib saddr type local jump mark-for-masquerade");
-                let _ = writeln!(chains, "\t\tfib saddr type local goto service-{sfx}");
-                let _ = writeln!(chains, "\t\tgoto local-{sfx}");
-            } else {
-                let _ = writeln!(chains, "\t\tjump mark-for-masquerade");
-                let _ = writeln!(chains, "\t\tgoto service-{sfx}");
-            }
-            let _ = writeln!(chains, "\t}}");
+            rules.push("jump mark-for-masquerade".to_owned());
+            rules.push(format!("goto service-{sfx}"));
         }
-        // Dispatch entries, or reject/drop when there is nowhere to go.
-        let no_cluster = if c.cluster.is_empty() {
-            "goto reject-chain"
+        out.chains.push((format!("external-{sfx}"), rules));
+    }
+    // Dispatch entries, or reject/drop when there is nowhere to go.
+    let nowhere = if c.cluster.is_empty() {
+        "goto reject-chain"
+    } else {
+        "drop"
+    }
+    .to_owned();
+    for ip in &out.cluster_ips.clone() {
+        let key = format!("{ip} . {p} . {}", port.port);
+        if cluster_eps.is_empty() {
+            out.elements[2].push((key, nowhere.clone()));
         } else {
-            "drop"
-        };
-        for ip in port.cluster_ips.iter().filter(|ip| ipv4(ip)) {
-            if cluster_eps.is_empty() {
-                no_ep_ips.push(format!("{ip} . {p} . {} : {no_cluster}", port.port));
-            } else {
-                service_ips.push(format!(
-                    "{ip} . {p} . {} : goto {cluster_target}",
-                    port.port
-                ));
-            }
-        }
-        for ip in port
-            .external_ips
-            .iter()
-            .chain(&port.load_balancer_ips)
-            .filter(|ip| ipv4(ip))
-        {
-            if external_eps.is_empty() {
-                no_ep_ips.push(format!("{ip} . {p} . {} : {no_cluster}", port.port));
-            } else {
-                service_ips.push(format!("{ip} . {p} . {} : goto external-{sfx}", port.port));
-            }
-        }
-        if let Some(np) = port.node_port {
-            if external_eps.is_empty() {
-                no_ep_nodeports.push(format!("{p} . {np} : {no_cluster}"));
-            } else {
-                nodeports.push(format!("{p} . {np} : goto external-{sfx}"));
-            }
+            out.elements[0].push((key, format!("goto {cluster_target}")));
         }
     }
+    for ip in port
+        .external_ips
+        .iter()
+        .chain(&port.load_balancer_ips)
+        .filter(|ip| ipv4(ip))
+    {
+        let key = format!("{ip} . {p} . {}", port.port);
+        if external_eps.is_empty() {
+            out.elements[2].push((key, nowhere.clone()));
+        } else {
+            out.elements[0].push((key, format!("goto external-{sfx}")));
+        }
+    }
+    if let Some(np) = port.node_port {
+        let key = format!("{p} . {np}");
+        if external_eps.is_empty() {
+            out.elements[3].push((key, nowhere.clone()));
+        } else {
+            out.elements[1].push((key, format!("goto external-{sfx}")));
+        }
+    }
+    out
+}
 
+/// Every service port's piece.
+pub fn pieces(
+    state: &ProxyState,
+    config: &Config,
+) -> std::collections::BTreeMap<ServicePortName, Piece> {
+    state
+        .services
+        .iter()
+        .map(|(n, p)| (n.clone(), piece(n, p, state, config)))
+        .collect()
+}
+
+/// Renders the whole table: the old one is deleted and the new one made in one transaction.
+pub fn render(state: &ProxyState, config: &Config) -> String {
+    render_full(&pieces(state, config))
+}
+
+/// The full script for `pieces`.
+pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "table ip {TABLE} {{}}");
     let _ = writeln!(out, "delete table ip {TABLE}");
     let _ = writeln!(out, "table ip {TABLE} {{");
-    let elements = |items: &[String]| {
+    let elements = |items: Vec<String>| {
         if items.is_empty() {
             String::new()
         } else {
             format!("\t\telements = {{ {} }}\n", items.join(", "))
         }
     };
-    let ips: Vec<String> = cluster_ips.iter().map(ToString::to_string).collect();
+    let mut ips: Vec<IpAddr> = pieces
+        .values()
+        .flat_map(|p| p.cluster_ips.iter().copied())
+        .collect();
+    ips.sort();
+    ips.dedup();
     let _ = write!(
         out,
         "\tset cluster-ips {{\n\t\ttype ipv4_addr\n{}\t}}\n",
-        elements(&ips)
+        elements(ips.iter().map(ToString::to_string).collect())
     );
-    for (map, key, items) in [
-        (
-            "service-ips",
-            "ipv4_addr . inet_proto . inet_service",
-            &service_ips,
-        ),
-        ("service-nodeports", "inet_proto . inet_service", &nodeports),
-        (
-            "no-endpoint-services",
-            "ipv4_addr . inet_proto . inet_service",
-            &no_ep_ips,
-        ),
-        (
-            "no-endpoint-nodeports",
-            "inet_proto . inet_service",
-            &no_ep_nodeports,
-        ),
-    ] {
+    for (i, (map, key)) in MAPS.iter().enumerate() {
+        let items = pieces
+            .values()
+            .flat_map(|p| p.elements[i].iter().map(|(k, v)| format!("{k} : {v}")))
+            .collect();
         let _ = write!(
             out,
             "\tmap {map} {{\n\t\ttype {key} : verdict\n{}\t}}\n",
             elements(items)
         );
     }
-    out.push_str(&sets);
-    let _ = write!(
-        out,
+    for p in pieces.values() {
+        for (set, decl) in &p.sets {
+            let _ = writeln!(out, "\tset {set} {{");
+            for line in decl {
+                let _ = writeln!(out, "\t\t{line}");
+            }
+            let _ = writeln!(out, "\t}}");
+        }
+    }
+    out.push_str(&base_chains());
+    for p in pieces.values() {
+        for (chain, rules) in &p.chains {
+            let _ = writeln!(out, "\tchain {chain} {{");
+            for r in rules {
+                let _ = writeln!(out, "\t\t{r}");
+            }
+            let _ = writeln!(out, "\t}}");
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A script that turns the table made from `old` into the one made from `new`, touching only
+/// what differs: map and set elements, the changed chains (flushed and refilled), new sets.
+/// Chains and sets that are gone are flushed now and listed in the returned leftovers, to be
+/// deleted by the next sync (a kernel may still hold a reference to them for a moment).
+pub fn render_partial(
+    old: &std::collections::BTreeMap<ServicePortName, Piece>,
+    new: &std::collections::BTreeMap<ServicePortName, Piece>,
+    changed: &std::collections::BTreeSet<ServicePortName>,
+    leftovers: &Leftovers,
+) -> (String, Leftovers) {
+    let mut out = String::new();
+    let empty = Piece::default();
+    // What the new table still uses, so leftovers that came back are not deleted.
+    let live_chains: std::collections::BTreeSet<&str> = new
+        .values()
+        .flat_map(|p| p.chains.iter().map(|(c, _)| c.as_str()))
+        .collect();
+    let live_sets: std::collections::BTreeSet<&str> = new
+        .values()
+        .flat_map(|p| p.sets.iter().map(|(s, _)| s.as_str()))
+        .collect();
+    for c in &leftovers.chains {
+        if !live_chains.contains(c.as_str()) {
+            let _ = writeln!(out, "delete chain ip {TABLE} {c}");
+        }
+    }
+    for s in &leftovers.sets {
+        if !live_sets.contains(s.as_str()) {
+            let _ = writeln!(out, "delete set ip {TABLE} {s}");
+        }
+    }
+    let mut next = Leftovers::default();
+    let mut old_ips = std::collections::BTreeSet::new();
+    let mut new_ips = std::collections::BTreeSet::new();
+    for p in old.values() {
+        old_ips.extend(p.cluster_ips.iter().copied());
+    }
+    for p in new.values() {
+        new_ips.extend(p.cluster_ips.iter().copied());
+    }
+    for name in changed {
+        let (o, n) = (
+            old.get(name).unwrap_or(&empty),
+            new.get(name).unwrap_or(&empty),
+        );
+        if o == n {
+            continue;
+        }
+        // New sets, then every new chain declared (so jumps resolve), then refilled.
+        for (set, decl) in &n.sets {
+            if !o.sets.iter().any(|(s, _)| s == set) {
+                let _ = writeln!(out, "add set ip {TABLE} {set} {{ {} }}", decl.join("; "));
+            }
+        }
+        for (chain, _) in &n.chains {
+            let _ = writeln!(out, "add chain ip {TABLE} {chain}");
+        }
+        for (chain, rules) in &n.chains {
+            if o.chains.iter().any(|(c, r)| c == chain && r == rules) {
+                continue;
+            }
+            let _ = writeln!(out, "flush chain ip {TABLE} {chain}");
+            for r in rules {
+                let _ = writeln!(out, "add rule ip {TABLE} {chain} {r}");
+            }
+        }
+        for (i, (map, _)) in MAPS.iter().enumerate() {
+            for (k, v) in &o.elements[i] {
+                if !n.elements[i].iter().any(|(k2, v2)| k2 == k && v2 == v) {
+                    let _ = writeln!(out, "delete element ip {TABLE} {map} {{ {k} }}");
+                }
+            }
+            for (k, v) in &n.elements[i] {
+                if !o.elements[i].iter().any(|(k2, v2)| k2 == k && v2 == v) {
+                    let _ = writeln!(out, "add element ip {TABLE} {map} {{ {k} : {v} }}");
+                }
+            }
+        }
+        for (chain, _) in &o.chains {
+            if !n.chains.iter().any(|(c, _)| c == chain) {
+                let _ = writeln!(out, "flush chain ip {TABLE} {chain}");
+                next.chains.push(chain.clone());
+            }
+        }
+        for (set, _) in &o.sets {
+            if !n.sets.iter().any(|(s, _)| s == set) {
+                next.sets.push(set.clone());
+            }
+        }
+    }
+    for ip in old_ips.difference(&new_ips) {
+        let _ = writeln!(out, "delete element ip {TABLE} cluster-ips {{ {ip} }}");
+    }
+    for ip in new_ips.difference(&old_ips) {
+        let _ = writeln!(out, "add element ip {TABLE} cluster-ips {{ {ip} }}");
+    }
+    (out, next)
+}
+
+/// Chains and sets flushed by one partial sync, deleted by the next.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Chains to delete.
+    pub chains: Vec<String>,
+    /// Sets to delete.
+    pub sets: Vec<String>,
+}
+
+/// The chains every table has: hooks, dispatch, no-endpoint checks, masquerading.
+fn base_chains() -> String {
+    format!(
         "\tchain reject-chain {{\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject\n\t}}\n\
          \tchain mark-for-masquerade {{\n\t\tmeta mark set meta mark or {MASQ_MARK}\n\t}}\n\
          \tchain masquerading {{\n\t\tmeta mark & {MASQ_MARK} == 0 return\n\t\tmeta mark set meta mark xor {MASQ_MARK}\n\t\tmasquerade fully-random\n\t}}\n\
@@ -222,40 +388,35 @@ pub fn render(state: &ProxyState, config: &Config) -> String {
          \tchain filter-forward {{\n\t\ttype filter hook forward priority -110; policy accept;\n\t\tct state new jump endpoints-check\n\t\tct state new jump cluster-ips-check\n\t}}\n\
          \tchain filter-output {{\n\t\ttype filter hook output priority -110; policy accept;\n\t\tct state new jump endpoints-check\n\t}}\n\
          \tchain filter-output-post-dnat {{\n\t\ttype filter hook output priority -90; policy accept;\n\t\tct state new jump cluster-ips-check\n\t}}\n"
-    );
-    out.push_str(&chains);
-    out.push_str("}\n");
-    out
+    )
 }
 
 /// A chain that picks one of `eps` at random (after the affinity sets, if any).
-fn write_pick(
-    out: &mut String,
-    chain: &str,
+fn pick(
+    out: &mut Piece,
+    chain: String,
     name: &ServicePortName,
     port: &ServicePort,
     eps: &[&Endpoint],
     config: &Config,
 ) {
-    let _ = writeln!(out, "\tchain {chain} {{");
+    let mut rules = Vec::new();
     if let Some(pods) = &config.pod_cidr {
         for ip in port.cluster_ips.iter().filter(|ip| ipv4(ip)) {
-            let _ = writeln!(
-                out,
-                "\t\tip daddr {ip} {} dport {} ip saddr != {pods} jump mark-for-masquerade",
+            rules.push(format!(
+                "ip daddr {ip} {} dport {} ip saddr != {pods} jump mark-for-masquerade",
                 proto(name.protocol),
                 port.port
-            );
+            ));
         }
     }
     if port.affinity.is_some() {
         for ep in eps {
-            let _ = writeln!(
-                out,
-                "\t\tip saddr @{} goto {}",
+            rules.push(format!(
+                "ip saddr @{} goto {}",
                 affinity_set(name, ep),
                 endpoint_chain(name, ep)
-            );
+            ));
         }
     }
     let arms: Vec<String> = eps
@@ -263,42 +424,36 @@ fn write_pick(
         .enumerate()
         .map(|(i, ep)| format!("{i} : goto {}", endpoint_chain(name, ep)))
         .collect();
-    let _ = writeln!(
-        out,
-        "\t\tnumgen random mod {} vmap {{ {} }}",
+    rules.push(format!(
+        "numgen random mod {} vmap {{ {} }}",
         eps.len(),
         arms.join(", ")
-    );
-    let _ = writeln!(out, "\t}}");
+    ));
+    out.chains.push((chain, rules));
 }
 
 /// An endpoint's chain (hairpin masquerade, affinity, DNAT) and its affinity set.
-fn write_endpoint(
-    chains: &mut String,
-    sets: &mut String,
-    name: &ServicePortName,
-    port: &ServicePort,
-    ep: &Endpoint,
-) {
-    let _ = writeln!(chains, "\tchain {} {{", endpoint_chain(name, ep));
-    let _ = writeln!(chains, "\t\tip saddr {} jump mark-for-masquerade", ep.ip);
+fn endpoint(out: &mut Piece, name: &ServicePortName, port: &ServicePort, ep: &Endpoint) {
+    let mut rules = vec![format!("ip saddr {} jump mark-for-masquerade", ep.ip)];
     if let Some(timeout) = port.affinity {
         let set = affinity_set(name, ep);
-        let _ = writeln!(
-            sets,
-            "\tset {set} {{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout {}s\n\t}}",
-            timeout.as_secs()
-        );
-        let _ = writeln!(chains, "\t\tupdate @{set} {{ ip saddr }}");
+        rules.push(format!("update @{set} {{ ip saddr }}"));
+        out.sets.push((
+            set,
+            vec![
+                "type ipv4_addr".to_owned(),
+                "flags dynamic,timeout".to_owned(),
+                format!("timeout {}s", timeout.as_secs()),
+            ],
+        ));
     }
-    let _ = writeln!(
-        chains,
-        "\t\tmeta l4proto {} dnat to {}:{}",
+    rules.push(format!(
+        "meta l4proto {} dnat to {}:{}",
         proto(name.protocol),
         ep.ip,
         ep.port
-    );
-    let _ = writeln!(chains, "\t}}");
+    ));
+    out.chains.push((endpoint_chain(name, ep), rules));
 }
 
 #[cfg(test)]

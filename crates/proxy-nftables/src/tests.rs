@@ -83,3 +83,114 @@ async fn stale_udp_flows_are_deleted() {
     assert_eq!(d.exec.conntrack.len(), 2);
     assert_eq!(d.exec.scripts.len(), 3);
 }
+
+fn tcp_state(services: &[(&str, &str, &[&str])]) -> ProxyState {
+    let mut s = ProxyState::default();
+    for (svc, ip, eps) in services {
+        let name = ServicePortName {
+            service: ServiceKey {
+                namespace: "ns".into(),
+                name: (*svc).into(),
+            },
+            port: String::new(),
+            protocol: Protocol::Tcp,
+        };
+        s.services.insert(
+            name.clone(),
+            Arc::new(ServicePort {
+                cluster_ips: vec![ip.parse().expect("ip")],
+                port: 80,
+                node_port: None,
+                external_ips: vec![],
+                load_balancer_ips: vec![],
+                load_balancer_source_ranges: vec![],
+                affinity: None,
+                external_local: false,
+                internal_local: false,
+                health_check_node_port: None,
+                annotations: Default::default(),
+            }),
+        );
+        let eps: Vec<Endpoint> = eps
+            .iter()
+            .map(|e| Endpoint {
+                ip: e.parse().expect("ip"),
+                port: 8080,
+                ready: true,
+                serving: true,
+                terminating: false,
+                node_name: None,
+                pod: None,
+            })
+            .collect();
+        if !eps.is_empty() {
+            s.endpoints.insert(name, Arc::new(eps));
+        }
+    }
+    s
+}
+
+fn only(svc: &str) -> Changes {
+    Changes {
+        services: [ServiceKey {
+            namespace: "ns".into(),
+            name: svc.into(),
+        }]
+        .into(),
+        full: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn partial_syncs_touch_only_the_changed_service() {
+    let mut d = Nftables::new(
+        Config {
+            node_name: "n".into(),
+            pod_cidr: None,
+            node_ip: "192.0.2.1".parse().expect("ip"),
+        },
+        Recording::default(),
+    );
+    let full = Changes {
+        services: Default::default(),
+        full: true,
+    };
+    let a = ("a", "10.96.0.1", &["10.244.0.1"][..]);
+    d.sync(&tcp_state(&[a, ("b", "10.96.0.2", &["10.244.0.2"])]), &full)
+        .await
+        .expect("sync");
+    assert!(d.exec.scripts[0].starts_with("table ip knet {}\ndelete table ip knet\n"));
+    // b's endpoint moves: only b's chains and elements are in the script.
+    d.sync(
+        &tcp_state(&[a, ("b", "10.96.0.2", &["10.244.0.3"])]),
+        &only("b"),
+    )
+    .await
+    .expect("sync");
+    let s = &d.exec.scripts[1];
+    assert!(!s.contains("delete table") && !s.contains("ns/a/"), "{s}");
+    assert!(
+        s.contains("add chain ip knet endpoint-ns/b/tcp/-__10.244.0.3/8080"),
+        "{s}"
+    );
+    assert!(s.contains("flush chain ip knet service-ns/b/tcp/-"), "{s}");
+    assert!(
+        s.contains("flush chain ip knet endpoint-ns/b/tcp/-__10.244.0.2/8080"),
+        "{s}"
+    );
+    // The next sync deletes the chain the last one flushed.
+    d.sync(&tcp_state(&[a]), &only("b")).await.expect("sync");
+    let s = &d.exec.scripts[2];
+    assert!(
+        s.contains("delete chain ip knet endpoint-ns/b/tcp/-__10.244.0.2/8080"),
+        "{s}"
+    );
+    assert!(
+        s.contains("delete element ip knet service-ips { 10.96.0.2 . tcp . 80 }"),
+        "{s}"
+    );
+    assert!(
+        s.contains("delete element ip knet cluster-ips { 10.96.0.2 }"),
+        "{s}"
+    );
+}
