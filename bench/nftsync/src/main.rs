@@ -1,0 +1,134 @@
+//! `nftsync`: how long knet's nftables mode takes to program N services of E endpoints each
+//! through the real `nft`, as a full sync and as a partial sync of one changed service.
+//!
+//! Run it as root inside a network namespace of its own (bench/run-nftsync.sh does): it
+//! writes `table ip knet` there. Prints one line of `key=value` pairs, times in milliseconds.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use proxy::service::{Protocol, ServiceKey};
+use proxy::{Changes, Dataplane, Endpoint, ProxyState, ServicePort, ServicePortName};
+
+#[derive(Parser)]
+#[command(about = "knet nftables sync benchmark (run as root in a scratch network namespace)")]
+struct Args {
+    /// Services (one TCP port each).
+    #[arg(long, default_value_t = 1000)]
+    services: u32,
+    /// Endpoints per service.
+    #[arg(long, default_value_t = 10)]
+    endpoints: u32,
+    /// Partial syncs of one changed service to time.
+    #[arg(long, default_value_t = 20)]
+    changes: u32,
+}
+
+fn addr(base: u32, i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(base + i))
+}
+
+fn name(i: u32) -> ServicePortName {
+    ServicePortName {
+        service: ServiceKey {
+            namespace: "bench".into(),
+            name: format!("svc-{i}"),
+        },
+        port: "http".into(),
+        protocol: Protocol::Tcp,
+    }
+}
+
+/// Service `i` with its endpoints; `generation` shifts one endpoint so a change is real.
+fn add(state: &mut ProxyState, i: u32, endpoints: u32, generation: u32) {
+    let cluster_ip = addr(u32::from(Ipv4Addr::new(10, 96, 0, 0)), i + 1);
+    state.services.insert(
+        name(i),
+        Arc::new(ServicePort {
+            cluster_ips: vec![cluster_ip],
+            port: 80,
+            node_port: None,
+            external_ips: vec![],
+            load_balancer_ips: vec![],
+            load_balancer_source_ranges: vec![],
+            affinity: None,
+            external_local: false,
+            internal_local: false,
+            health_check_node_port: None,
+            annotations: Default::default(),
+        }),
+    );
+    let pods = u32::from(Ipv4Addr::new(10, 128, 0, 0));
+    let eps = (0..endpoints)
+        .map(|e| Endpoint {
+            ip: addr(pods, i * endpoints + e + generation * 7919),
+            port: 8080,
+            ready: true,
+            serving: true,
+            terminating: false,
+            node_name: None,
+            pod: None,
+        })
+        .collect();
+    state.endpoints.insert(name(i), Arc::new(eps));
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let nft = proxy_nftables::NftCli::check()?;
+    let mut d = proxy_nftables::Nftables::new(
+        proxy_nftables::Config {
+            node_name: "bench".into(),
+            pod_cidr: Some("10.128.0.0/9".into()),
+            node_ip: "192.0.2.1".parse()?,
+        },
+        nft,
+    );
+    let mut state = ProxyState::default();
+    for i in 0..args.services {
+        add(&mut state, i, args.endpoints, 0);
+    }
+    let full = Changes {
+        services: Default::default(),
+        full: true,
+    };
+    let started = Instant::now();
+    d.sync(&state, &full).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let full_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let mut partial = Vec::new();
+    for g in 1..=args.changes {
+        let i = (g * 7) % args.services;
+        add(&mut state, i, args.endpoints, g);
+        let changes = Changes {
+            services: [name(i).service].into(),
+            full: false,
+        };
+        let started = Instant::now();
+        d.sync(&state, &changes).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        partial.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let script_kb = proxy_nftables::render(&state, &proxy_nftables::Config {
+        node_name: "bench".into(),
+        pod_cidr: Some("10.128.0.0/9".into()),
+        node_ip: "192.0.2.1".parse()?,
+    })
+    .len()
+        / 1024;
+    let partial_max = partial.iter().copied().fold(0.0, f64::max);
+    println!(
+        "nftsync services={} endpoints={} full_ms={full_ms:.1} script_kb={script_kb} partial_median_ms={:.1} partial_max_ms={partial_max:.1}",
+        args.services,
+        args.endpoints,
+        median(partial),
+    );
+    d.cleanup()?;
+    Ok(())
+}
