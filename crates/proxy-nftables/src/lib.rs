@@ -241,8 +241,8 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
         // A full sync rewrites the table; otherwise only the changed services' pieces are
         // rendered again and the difference is loaded.
         let (script, table, leftovers) = match self.loaded.take() {
-            Some(old) if !changes.full => {
-                let mut names: std::collections::BTreeSet<proxy::ServicePortName> = old
+            Some(mut table) if !changes.full => {
+                let mut names: std::collections::BTreeSet<proxy::ServicePortName> = table
                     .keys()
                     .filter(|n| changes.services.contains(&n.service))
                     .cloned()
@@ -250,19 +250,31 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
                 for svc in &changes.services {
                     names.extend(state.ports_of(svc).map(|(n, _)| n.clone()));
                 }
-                let mut new = old.clone();
+                // Only the changed services' pieces are compared (a ClusterIP and a chain
+                // name belong to one Service, so nothing else can share them).
+                let old: std::collections::BTreeMap<_, _> = names
+                    .iter()
+                    .filter_map(|n| table.get(n).map(|p| (n.clone(), p.clone())))
+                    .collect();
+                let new: std::collections::BTreeMap<_, _> = names
+                    .iter()
+                    .filter_map(|n| {
+                        let port = state.services.get(n)?;
+                        Some((n.clone(), piece(n, port, state, &self.config)))
+                    })
+                    .collect();
+                let (script, next) = render_partial(&old, &new, &names, &self.leftovers);
                 for n in &names {
-                    match state.services.get(n) {
-                        Some(port) => {
-                            new.insert(n.clone(), piece(n, port, state, &self.config));
+                    match new.get(n) {
+                        Some(p) => {
+                            table.insert(n.clone(), p.clone());
                         }
                         None => {
-                            new.remove(n);
+                            table.remove(n);
                         }
                     }
                 }
-                let (script, next) = render_partial(&old, &new, &names, &self.leftovers);
-                (script, new, next)
+                (script, table, next)
             }
             _ => {
                 let all = pieces(state, &self.config);

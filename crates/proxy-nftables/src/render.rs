@@ -99,12 +99,15 @@ pub fn piece(
         .filter(|ip| ipv4(ip))
         .copied()
         .collect();
-    // Endpoint chains and affinity sets, then the cluster and local pick chains.
-    let mut all: Vec<&Endpoint> = c.cluster.iter().chain(&c.local).copied().collect();
-    all.sort();
-    all.dedup();
-    for ep in &all {
-        endpoint(&mut out, name, port, ep);
+    // With session affinity: endpoint chains and affinity sets, then the pick chains. Without
+    // (the lean layout), the pick chains DNAT straight through a numgen map.
+    if port.affinity.is_some() {
+        let mut all: Vec<&Endpoint> = c.cluster.iter().chain(&c.local).copied().collect();
+        all.sort();
+        all.dedup();
+        for ep in &all {
+            endpoint(&mut out, name, port, ep);
+        }
     }
     if !c.cluster.is_empty() {
         pick(
@@ -264,8 +267,9 @@ pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) 
     out
 }
 
-/// A script that turns the table made from `old` into the one made from `new`, touching only
-/// what differs: map and set elements, the changed chains (flushed and refilled), new sets.
+/// A script that turns the table made from `old` into the one made from `new` (both holding
+/// at least the `changed` service ports), touching only what differs: map and set elements,
+/// the changed chains (flushed and refilled), new sets.
 /// Chains and sets that are gone are flushed now and listed in the returned leftovers, to be
 /// deleted by the next sync (a kernel may still hold a reference to them for a moment).
 pub fn render_partial(
@@ -410,14 +414,37 @@ fn pick(
             ));
         }
     }
-    if port.affinity.is_some() {
-        for ep in eps {
-            rules.push(format!(
-                "ip saddr @{} goto {}",
-                affinity_set(name, ep),
-                endpoint_chain(name, ep)
-            ));
-        }
+    if port.affinity.is_none() {
+        // Lean: one chain per service. A pod reaching itself through its Service (hairpin)
+        // must be masqueraded; marking every endpoint as a source does that in one rule, at
+        // the cost of also masquerading an endpoint that reaches a sibling.
+        let mut ips: Vec<String> = eps.iter().map(|e| e.ip.to_string()).collect();
+        ips.sort();
+        ips.dedup();
+        rules.push(format!(
+            "ip saddr {{ {} }} jump mark-for-masquerade",
+            ips.join(", ")
+        ));
+        let arms: Vec<String> = eps
+            .iter()
+            .enumerate()
+            .map(|(i, ep)| format!("{i} : {} . {}", ep.ip, ep.port))
+            .collect();
+        rules.push(format!(
+            "meta l4proto {} dnat ip to numgen random mod {} map {{ {} }}",
+            proto(name.protocol),
+            eps.len(),
+            arms.join(", ")
+        ));
+        out.chains.push((chain, rules));
+        return;
+    }
+    for ep in eps {
+        rules.push(format!(
+            "ip saddr @{} goto {}",
+            affinity_set(name, ep),
+            endpoint_chain(name, ep)
+        ));
     }
     let arms: Vec<String> = eps
         .iter()
