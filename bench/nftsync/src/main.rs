@@ -24,6 +24,9 @@ struct Args {
     /// Partial syncs of one changed service to time.
     #[arg(long, default_value_t = 20)]
     changes: u32,
+    /// Only write the full script to this file (for timing `nft -f` by hand).
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
 }
 
 fn addr(base: u32, i: u32) -> IpAddr {
@@ -96,12 +99,23 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.services {
         add(&mut state, i, args.endpoints, 0);
     }
+    if let Some(path) = &args.dump {
+        let config = proxy_nftables::Config {
+            node_name: "bench".into(),
+            pod_cidr: Some("10.128.0.0/9".into()),
+            node_ip: "192.0.2.1".parse()?,
+        };
+        std::fs::write(path, proxy_nftables::render(&state, &config))?;
+        return Ok(());
+    }
     let full = Changes {
         services: Default::default(),
         full: true,
     };
     let started = Instant::now();
-    d.sync(&state, &full).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    d.sync(&state, &full)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let full_ms = started.elapsed().as_secs_f64() * 1000.0;
     let mut partial = Vec::new();
     for g in 1..=args.changes {
@@ -112,14 +126,19 @@ async fn main() -> anyhow::Result<()> {
             full: false,
         };
         let started = Instant::now();
-        d.sync(&state, &changes).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        d.sync(&state, &changes)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         partial.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    let script_kb = proxy_nftables::render(&state, &proxy_nftables::Config {
-        node_name: "bench".into(),
-        pod_cidr: Some("10.128.0.0/9".into()),
-        node_ip: "192.0.2.1".parse()?,
-    })
+    let script_kb = proxy_nftables::render(
+        &state,
+        &proxy_nftables::Config {
+            node_name: "bench".into(),
+            pod_cidr: Some("10.128.0.0/9".into()),
+            node_ip: "192.0.2.1".parse()?,
+        },
+    )
     .len()
         / 1024;
     let partial_max = partial.iter().copied().fold(0.0, f64::max);

@@ -74,6 +74,8 @@ pub struct Piece {
     pub elements: [Vec<(String, String)>; 4],
     /// The ClusterIPs, for `cluster-ips`.
     pub cluster_ips: Vec<IpAddr>,
+    /// The endpoint addresses, for `hairpin` (`ip . ip`: a pod reaching itself).
+    pub endpoint_ips: Vec<IpAddr>,
 }
 
 /// The piece of one service port.
@@ -222,6 +224,17 @@ pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) 
             format!("\t\telements = {{ {} }}\n", items.join(", "))
         }
     };
+    let mut hairpin: Vec<IpAddr> = pieces
+        .values()
+        .flat_map(|p| p.endpoint_ips.iter().copied())
+        .collect();
+    hairpin.sort();
+    hairpin.dedup();
+    let _ = write!(
+        out,
+        "\tset hairpin {{\n\t\ttype ipv4_addr . ipv4_addr\n{}\t}}\n",
+        elements(hairpin.iter().map(|ip| format!("{ip} . {ip}")).collect())
+    );
     let mut ips: Vec<IpAddr> = pieces
         .values()
         .flat_map(|p| p.cluster_ips.iter().copied())
@@ -361,6 +374,19 @@ pub fn render_partial(
     for ip in old_ips.difference(&new_ips) {
         let _ = writeln!(out, "delete element ip {TABLE} cluster-ips {{ {ip} }}");
     }
+    // Hairpin pairs only ever match a packet DNATed back to its own source, so a pair left
+    // behind by a gone endpoint is harmless; new ones are added (re-adding is a no-op).
+    let old_eps: std::collections::BTreeSet<IpAddr> = old
+        .values()
+        .flat_map(|p| p.endpoint_ips.iter().copied())
+        .collect();
+    let new_eps: std::collections::BTreeSet<IpAddr> = new
+        .values()
+        .flat_map(|p| p.endpoint_ips.iter().copied())
+        .collect();
+    for ip in new_eps.difference(&old_eps) {
+        let _ = writeln!(out, "add element ip {TABLE} hairpin {{ {ip} . {ip} }}");
+    }
     for ip in new_ips.difference(&old_ips) {
         let _ = writeln!(out, "add element ip {TABLE} cluster-ips {{ {ip} }}");
     }
@@ -381,7 +407,7 @@ fn base_chains() -> String {
     format!(
         "\tchain reject-chain {{\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject\n\t}}\n\
          \tchain mark-for-masquerade {{\n\t\tmeta mark set meta mark or {MASQ_MARK}\n\t}}\n\
-         \tchain masquerading {{\n\t\tmeta mark & {MASQ_MARK} == 0 return\n\t\tmeta mark set meta mark xor {MASQ_MARK}\n\t\tmasquerade fully-random\n\t}}\n\
+         \tchain masquerading {{\n\t\tct status dnat ip saddr . ip daddr @hairpin masquerade\n\t\tmeta mark & {MASQ_MARK} == 0 return\n\t\tmeta mark set meta mark xor {MASQ_MARK}\n\t\tmasquerade fully-random\n\t}}\n\
          \tchain services {{\n\t\tip daddr . meta l4proto . th dport vmap @service-ips\n\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports\n\t}}\n\
          \tchain endpoints-check {{\n\t\tip daddr . meta l4proto . th dport vmap @no-endpoint-services\n\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports\n\t}}\n\
          \tchain cluster-ips-check {{\n\t\tip daddr @cluster-ips reject\n\t}}\n\
@@ -415,16 +441,9 @@ fn pick(
         }
     }
     if port.affinity.is_none() {
-        // Lean: one chain per service. A pod reaching itself through its Service (hairpin)
-        // must be masqueraded; marking every endpoint as a source does that in one rule, at
-        // the cost of also masquerading an endpoint that reaches a sibling.
-        let mut ips: Vec<String> = eps.iter().map(|e| e.ip.to_string()).collect();
-        ips.sort();
-        ips.dedup();
-        rules.push(format!(
-            "ip saddr {{ {} }} jump mark-for-masquerade",
-            ips.join(", ")
-        ));
+        // Lean: one chain per service. A pod reaching itself through its Service (hairpin) is
+        // masqueraded in postrouting through the global `hairpin` set.
+        out.endpoint_ips.extend(eps.iter().map(|e| e.ip));
         let arms: Vec<String> = eps
             .iter()
             .enumerate()

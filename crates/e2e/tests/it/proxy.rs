@@ -667,16 +667,31 @@ fn nftables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
     // Scaling 3 → 1: new connections follow within 1 s.
     let started = Instant::now();
     k.kubectl(&["scale", "deploy", "web", "--replicas", "1"])?;
-    e2e::in_netns(&ns, move || {
+    let left = e2e::in_netns(&ns, move || {
         eventually(Duration::from_secs(5), || {
             let seen: Vec<String> = (0..20).map(|_| hit(web)).collect::<Result<_, _>>()?;
-            Ok(seen.windows(2).all(|w| w[0] == w[1]).then_some(()))
+            Ok(seen
+                .windows(2)
+                .all(|w| w[0] == w[1])
+                .then(|| seen[0].clone()))
         })
     })?;
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "took {:?}",
         started.elapsed()
+    );
+    // The pod left reaches its own Service: the connection comes back to it (hairpin).
+    let pod_ip = k.kubectl(&["get", "pod", &left, "-o", "jsonpath={.status.podIP}"])?;
+    let from_pod = e2e::run_ok(
+        std::process::Command::new("nsenter")
+            .args(["-t", &k.pid().unwrap_or_default().to_string(), "-m"])
+            .args(["ip", "netns", "exec", &format!("knet-{pod_ip}")])
+            .args(["curl", "-sS", "-m", "5", &format!("http://{web}/")]),
+    )?;
+    assert!(
+        from_pod.contains(&format!("\"pod_ip\":\"{pod_ip}\"")),
+        "{from_pod}"
     );
     // Every sync after the first was partial, and nft took each of them.
     let log = std::fs::read_to_string(k.dir.path().join("knet.stderr"))?;
