@@ -97,9 +97,6 @@ pub fn start(
     let mode = match settings.mode {
         ProxyMode::Auto if settings.netns => ProxyMode::Nftables,
         ProxyMode::Auto => ProxyMode::Userspace,
-        ProxyMode::Iptables => bail!(
-            "--proxy-mode iptables is not implemented yet; use --proxy-mode userspace or nftables"
-        ),
         other => other,
     };
     let status = Arc::new(proxy::runner::SyncStatus::default());
@@ -123,56 +120,52 @@ pub fn start(
         node_name: settings.node_name.clone(),
         ..Default::default()
     };
-    if mode == ProxyMode::Nftables {
-        let nft = proxy_nftables::NftCli::check().context("--proxy-mode nftables")?;
-        let routes = if settings.netns {
-            LocalRoutes::add(&settings.local_ranges, "unicast")?
-        } else {
-            LocalRoutes(Vec::new(), "unicast")
-        };
-        let mut dataplane = proxy_nftables::Nftables::new(
-            proxy_nftables::Config {
-                node_name: settings.node_name,
-                pod_cidr: settings.pod_cidr,
-                node_ip: settings.node_ip,
-            },
-            nft,
-        );
-        return Ok(tokio::spawn(async move {
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let runner = async {
-                proxy::runner::run(
-                    config,
-                    client,
-                    &mut dataplane,
-                    status,
-                    Some(health),
-                    metrics,
-                    async {
-                        let _ = rx.await;
-                    },
-                )
-                .await;
-            };
-            tokio::join!(runner, async {
-                shutdown.await;
-                let _ = tx.send(());
-            });
-            if let Err(err) = dataplane.cleanup() {
-                tracing::warn!(%err, "removing the nftables table");
-            }
-            drop(routes);
-        }));
+    remove_other_modes(mode);
+    let common = Common {
+        config,
+        client: client.clone(),
+        status: status.clone(),
+        health,
+        metrics: metrics.clone(),
+    };
+    match mode {
+        ProxyMode::Nftables => {
+            let nft = proxy_nftables::NftCli::check().context("--proxy-mode nftables")?;
+            let routes = kernel_routes(&settings)?;
+            let dataplane = proxy_nftables::Nftables::new(
+                proxy_nftables::Config {
+                    node_name: settings.node_name,
+                    pod_cidr: settings.pod_cidr,
+                    node_ip: settings.node_ip,
+                },
+                nft,
+            );
+            return Ok(tokio::spawn(kernel_mode(
+                dataplane, routes, common, shutdown,
+            )));
+        }
+        ProxyMode::Iptables => {
+            let ipt = proxy_iptables::IptablesCli::check().context("--proxy-mode iptables")?;
+            let routes = kernel_routes(&settings)?;
+            let dataplane = proxy_iptables::Iptables::new(
+                proxy_iptables::Config {
+                    node_name: settings.node_name,
+                    pod_cidr: settings.pod_cidr,
+                },
+                ipt,
+            );
+            return Ok(tokio::spawn(kernel_mode(
+                dataplane, routes, common, shutdown,
+            )));
+        }
+        _ => {}
     }
-    // Another mode's table would DNAT under the userspace proxy's feet.
-    if let Ok(nft) = proxy_nftables::NftCli::check() {
-        let stale = proxy_nftables::Config {
-            node_name: String::new(),
-            pod_cidr: None,
-            node_ip: settings.node_ip,
-        };
-        let _ = proxy_nftables::Nftables::new(stale, nft).cleanup();
-    }
+    let Common {
+        config,
+        health,
+        metrics,
+        ..
+    } = common;
     let routes = if settings.netns {
         LocalRoutes::add(&settings.local_ranges, "local")?
     } else {
@@ -198,6 +191,89 @@ pub fn start(
         .await;
         drop(routes);
     }))
+}
+
+/// What every mode's runner gets.
+struct Common {
+    config: proxy::RunnerConfig,
+    client: kube::Client,
+    status: Arc<proxy::runner::SyncStatus>,
+    health: proxy::health::Health,
+    metrics: Arc<proxy::metrics::Metrics>,
+}
+
+/// A kernel mode's rules, removed when the proxy stops.
+trait Cleanup {
+    fn cleanup(&mut self) -> Result<(), String>;
+}
+
+impl Cleanup for proxy_nftables::Nftables<proxy_nftables::NftCli> {
+    fn cleanup(&mut self) -> Result<(), String> {
+        proxy_nftables::Nftables::cleanup(self).map_err(|e| e.to_string())
+    }
+}
+
+impl Cleanup for proxy_iptables::Iptables<proxy_iptables::IptablesCli> {
+    fn cleanup(&mut self) -> Result<(), String> {
+        proxy_iptables::Iptables::cleanup(self).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs a kernel mode until `shutdown`, then removes its rules and routes.
+async fn kernel_mode<D: proxy::Dataplane + Cleanup>(
+    mut dataplane: D,
+    routes: LocalRoutes,
+    c: Common,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    proxy::runner::run(
+        c.config,
+        c.client,
+        &mut dataplane,
+        c.status,
+        Some(c.health),
+        c.metrics,
+        shutdown,
+    )
+    .await;
+    if let Err(err) = dataplane.cleanup() {
+        tracing::warn!(%err, "removing the proxy's rules");
+    }
+    drop(routes);
+}
+
+/// In netns mode the node's own connections to ClusterIPs and load-balancer addresses need a
+/// route to reach the output hook that DNATs them.
+fn kernel_routes(settings: &Settings) -> anyhow::Result<LocalRoutes> {
+    if settings.netns {
+        LocalRoutes::add(&settings.local_ranges, "unicast")
+    } else {
+        Ok(LocalRoutes(Vec::new(), "unicast"))
+    }
+}
+
+/// Removes what another proxy mode left (its rules would DNAT under this one's feet), where
+/// the tools exist and knet may use them.
+fn remove_other_modes(mode: ProxyMode) {
+    if mode != ProxyMode::Nftables
+        && let Ok(nft) = proxy_nftables::NftCli::check()
+    {
+        let stale = proxy_nftables::Config {
+            node_name: String::new(),
+            pod_cidr: None,
+            node_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        };
+        let _ = proxy_nftables::Nftables::new(stale, nft).cleanup();
+    }
+    if mode != ProxyMode::Iptables
+        && let Ok(ipt) = proxy_iptables::IptablesCli::check()
+    {
+        let stale = proxy_iptables::Config {
+            node_name: String::new(),
+            pod_cidr: None,
+        };
+        let _ = proxy_iptables::Iptables::new(stale, ipt).cleanup();
+    }
 }
 
 /// `knet proxy`.

@@ -332,7 +332,7 @@ pub fn render_partial(
         // New sets, then every new chain declared (so jumps resolve), then refilled.
         for (set, decl) in &n.sets {
             if !o.sets.iter().any(|(s, _)| s == set) {
-                let _ = writeln!(out, "add set ip {TABLE} {set} {{ {} }}", decl.join("; "));
+                let _ = writeln!(out, "add set ip {TABLE} {set} {{ {}; }}", decl.join("; "));
             }
         }
         for (chain, _) in &n.chains {

@@ -51,13 +51,18 @@ fn dependency_rules_hold() -> anyhow::Result<()> {
         // The shared proxy never names a mode; modes build on it, never on each other;
         // controllers and the proxy share only the events crate.
         if krate == "proxy" {
-            for d in ["proxy-userspace", "proxy-nftables", "controllers"] {
+            for d in [
+                "proxy-userspace",
+                "proxy-nftables",
+                "proxy-iptables",
+                "controllers",
+            ] {
                 assert!(!has(d), "proxy depends on {d}");
             }
         }
         if let Some(mode) = krate.strip_prefix("proxy-") {
             assert!(has("proxy"), "{krate} does not build on proxy");
-            for other in ["proxy-userspace", "proxy-nftables"] {
+            for other in ["proxy-userspace", "proxy-nftables", "proxy-iptables"] {
                 assert!(
                     other.ends_with(mode) || !has(other),
                     "{krate} depends on {other}"

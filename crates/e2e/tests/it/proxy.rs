@@ -593,9 +593,41 @@ fn udp_services_relay_per_client_flow() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The kernel's rules of `mode` as its own tool lists them.
+fn rules(k: &Knet, mode: &str) -> anyhow::Result<String> {
+    match mode {
+        "nftables" => e2e::run_ok(k.command("nft").args(["list", "ruleset"])),
+        _ => e2e::run_ok(&mut k.command("iptables-save")),
+    }
+}
+
 #[test]
 fn nftables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
-    let mut k = Knet::up_netns(&[])?;
+    kernel_mode(
+        "nftables",
+        &[
+            "map service-ips",
+            "map service-nodeports",
+            "numgen random mod 3",
+        ],
+    )
+}
+
+#[test]
+fn iptables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
+    kernel_mode(
+        "iptables",
+        &[
+            "-A KNET-SERVICES",
+            "-j KNET-NODEPORTS",
+            "--probability 0.5000000000",
+        ],
+    )
+}
+
+/// One kernel mode, through the real pods, from the node's namespace and from a pod.
+fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
+    let mut k = Knet::up_netns(&["--proxy-mode", mode])?;
     let ns = k.netns.clone().expect("a netns instance");
     apply(
         &k,
@@ -604,14 +636,10 @@ fn nftables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
     )?;
     endpoints(&k, "web", 3)?;
     let table = eventually(Duration::from_secs(5), || {
-        let t = e2e::run_ok(k.command("nft").args(["list", "table", "ip", "knet"]))?;
-        Ok(t.contains("numgen random mod 3").then_some(t))
+        let t = rules(&k, mode)?;
+        Ok(shows.iter().all(|w| t.contains(w)).then_some(t))
     })?;
-    for want in [
-        "map service-ips",
-        "map service-nodeports",
-        "numgen random mod 3",
-    ] {
+    for want in shows {
         assert!(table.contains(want), "{want} missing from\n{table}");
     }
     let web = cluster_addr(&k, "web", 80)?;
@@ -696,9 +724,9 @@ fn nftables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
     // Every sync after the first was partial, and nft took each of them.
     let log = std::fs::read_to_string(k.dir.path().join("knet.stderr"))?;
     assert!(!log.contains("proxy sync failed"), "{log}");
-    // A graceful stop removes the table.
+    // A graceful stop removes the rules.
     assert_eq!(k.stop()?, Some(0));
-    let tables = e2e::run_ok(k.command("nft").args(["list", "tables"]))?;
-    assert!(!tables.contains("knet"), "{tables}");
+    let left = rules(&k, mode)?;
+    assert!(!left.contains("knet") && !left.contains("KNET"), "{left}");
     Ok(())
 }

@@ -1,0 +1,286 @@
+//! The iptables proxy mode, in kube-proxy's iptables layout (§A.3 of the reference): chains
+//! `KNET-SERVICES`, `KNET-NODEPORTS`, `KNET-POSTROUTING`, `KNET-MARK-MASQ` in `nat`, a
+//! `KNET-SVC-…` chain per service port that picks an endpoint with `statistic --mode random
+//! --probability 1/(n-i)` (and `recent` for ClientIP affinity), a `KNET-SEP-…` chain per
+//! endpoint that DNATs, and `KNET-SERVICES` in `filter` rejecting Services without endpoints.
+//!
+//! [`render`] is pure; an [`IptablesExecutor`] loads the result with `iptables-restore
+//! --noflush` (only knet's chains are rewritten) and keeps the jumps from the built-in chains.
+//! Every sync is a full one. The chain layout is in this crate's README.md.
+
+mod render;
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use proxy::runner::SyncError;
+use proxy::{Changes, Dataplane, ProxyState};
+
+pub use render::render;
+
+/// What the renderer needs besides the state.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's name, for the `Local` traffic policies.
+    pub node_name: String,
+    /// The pod range: traffic from elsewhere to a ClusterIP is masqueraded.
+    pub pod_cidr: Option<String>,
+}
+
+/// Why iptables refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IptablesError {
+    /// A binary is missing or could not be started.
+    #[error("running {0}: {1} (install the Debian package iptables)")]
+    Spawn(&'static str, std::io::Error),
+    /// The rules were refused.
+    #[error("{0}: {1}")]
+    Rejected(&'static str, String),
+}
+
+/// Loads rules.
+pub trait IptablesExecutor: Send {
+    /// `iptables-restore --noflush` of `rules`.
+    fn restore(&mut self, rules: &str) -> Result<(), IptablesError>;
+    /// Makes sure the built-in chains jump to knet's (`table`, `chain`, `rule` as arguments).
+    fn ensure_jump(&mut self, table: &str, chain: &str, rule: &[&str])
+    -> Result<(), IptablesError>;
+    /// The names of knet's chains now in `table`.
+    fn knet_chains(&mut self, table: &str) -> Result<BTreeSet<String>, IptablesError>;
+}
+
+/// The real executor.
+#[derive(Debug, Default)]
+pub struct IptablesCli;
+
+fn run(
+    name: &'static str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<std::process::Output, IptablesError> {
+    let mut child = Command::new(name)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| IptablesError::Spawn(name, e))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .map_err(|e| IptablesError::Spawn(name, e))?;
+    }
+    child
+        .wait_with_output()
+        .map_err(|e| IptablesError::Spawn(name, e))
+}
+
+impl IptablesCli {
+    /// Checks that `iptables-restore` runs here.
+    pub fn check() -> Result<IptablesCli, IptablesError> {
+        run("iptables-restore", &["--version"], None)?;
+        Ok(IptablesCli)
+    }
+}
+
+impl IptablesExecutor for IptablesCli {
+    fn restore(&mut self, rules: &str) -> Result<(), IptablesError> {
+        let out = run("iptables-restore", &["--noflush"], Some(rules))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(IptablesError::Rejected(
+                "iptables-restore",
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ))
+        }
+    }
+
+    fn ensure_jump(
+        &mut self,
+        table: &str,
+        chain: &str,
+        rule: &[&str],
+    ) -> Result<(), IptablesError> {
+        let mut check = vec!["-w", "-t", table, "-C", chain];
+        check.extend_from_slice(rule);
+        if run("iptables", &check, None)?.status.success() {
+            return Ok(());
+        }
+        let mut insert = vec!["-w", "-t", table, "-I", chain];
+        insert.extend_from_slice(rule);
+        let out = run("iptables", &insert, None)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(IptablesError::Rejected(
+                "iptables -I",
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ))
+        }
+    }
+
+    fn knet_chains(&mut self, table: &str) -> Result<BTreeSet<String>, IptablesError> {
+        let out = run("iptables-save", &["-t", table], None)?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix(':'))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| c.starts_with("KNET-"))
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+/// The jumps from the built-in chains into knet's: (table, built-in chain, rule).
+const JUMPS: [(&str, &str, &[&str]); 6] = [
+    (
+        "nat",
+        "PREROUTING",
+        &[
+            "-m",
+            "comment",
+            "--comment",
+            "knet service portals",
+            "-j",
+            "KNET-SERVICES",
+        ],
+    ),
+    (
+        "nat",
+        "OUTPUT",
+        &[
+            "-m",
+            "comment",
+            "--comment",
+            "knet service portals",
+            "-j",
+            "KNET-SERVICES",
+        ],
+    ),
+    (
+        "nat",
+        "POSTROUTING",
+        &[
+            "-m",
+            "comment",
+            "--comment",
+            "knet postrouting rules",
+            "-j",
+            "KNET-POSTROUTING",
+        ],
+    ),
+    (
+        "filter",
+        "INPUT",
+        &[
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "-m",
+            "comment",
+            "--comment",
+            "knet service portals",
+            "-j",
+            "KNET-SERVICES",
+        ],
+    ),
+    (
+        "filter",
+        "FORWARD",
+        &[
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "-m",
+            "comment",
+            "--comment",
+            "knet service portals",
+            "-j",
+            "KNET-SERVICES",
+        ],
+    ),
+    (
+        "filter",
+        "OUTPUT",
+        &[
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "-m",
+            "comment",
+            "--comment",
+            "knet service portals",
+            "-j",
+            "KNET-SERVICES",
+        ],
+    ),
+];
+
+/// The iptables [`Dataplane`].
+pub struct Iptables<E: IptablesExecutor> {
+    config: Config,
+    exec: E,
+}
+
+impl<E: IptablesExecutor> std::fmt::Debug for Iptables<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iptables")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: IptablesExecutor> Iptables<E> {
+    /// A dataplane that loads through `exec`.
+    pub fn new(config: Config, exec: E) -> Self {
+        Iptables { config, exec }
+    }
+
+    /// Removes every knet chain and the jumps to them (on stop, or when another mode runs).
+    pub fn cleanup(&mut self) -> Result<(), IptablesError> {
+        for (table, chain, rule) in JUMPS {
+            let mut del = vec!["-w", "-t", table, "-D", chain];
+            del.extend_from_slice(rule);
+            while run("iptables", &del, None)?.status.success() {}
+        }
+        for table in ["nat", "filter"] {
+            let chains = self.exec.knet_chains(table)?;
+            if chains.is_empty() {
+                continue;
+            }
+            let mut rules = format!("*{table}\n");
+            for c in &chains {
+                rules.push_str(&format!(":{c} - [0:0]\n"));
+            }
+            for c in &chains {
+                rules.push_str(&format!("-X {c}\n"));
+            }
+            rules.push_str("COMMIT\n");
+            self.exec.restore(&rules)?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: IptablesExecutor> Dataplane for Iptables<E> {
+    async fn sync(&mut self, state: &ProxyState, _changes: &Changes) -> Result<(), SyncError> {
+        let err = |e: IptablesError| SyncError(e.to_string());
+        tokio::task::block_in_place(|| {
+            let existing = self.exec.knet_chains("nat").map_err(err)?;
+            let rules = render(state, &self.config, &existing);
+            self.exec.restore(&rules).map_err(err)?;
+            for (table, chain, rule) in JUMPS {
+                self.exec.ensure_jump(table, chain, rule).map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+}

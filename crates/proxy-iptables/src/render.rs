@@ -1,0 +1,291 @@
+//! The pure part: [`ProxyState`] to `iptables-restore` input.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::hash::{Hash as _, Hasher as _};
+
+use proxy::service::Protocol;
+use proxy::{Endpoint, ProxyState, ServicePortName, topology};
+
+use crate::Config;
+
+fn proto(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+/// `PREFIX-` and 16 hex digits of a stable hash of `what` (iptables chain names are at most
+/// 28 characters; kube-proxy hashes the same way, with SHA-256 and base32).
+fn chain(prefix: &str, what: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    what.hash(&mut h);
+    format!("{prefix}-{:016X}", h.finish())
+}
+
+fn svc_chain(name: &ServicePortName) -> String {
+    chain("KNET-SVC", &name.to_string())
+}
+
+fn sep_chain(name: &ServicePortName, ep: &Endpoint) -> String {
+    chain("KNET-SEP", &format!("{name}/{}", ep.addr()))
+}
+
+/// The `-m statistic` probability of endpoint `i` of `n`, as kube-proxy formats it.
+fn probability(i: usize, n: usize) -> String {
+    format!("{:.10}", 1.0 / (n - i) as f64)
+}
+
+/// The restore input for `state`; chains in `existing` that are no longer needed are deleted.
+pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) -> String {
+    let mut chains: BTreeSet<String> = [
+        "KNET-SERVICES",
+        "KNET-NODEPORTS",
+        "KNET-POSTROUTING",
+        "KNET-MARK-MASQ",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let mut nat = String::new();
+    let mut filter = String::new();
+    for (name, port) in &state.services {
+        if name.protocol == Protocol::Sctp {
+            continue;
+        }
+        let p = proto(name.protocol);
+        let c = topology::categorize(state.endpoints_of(name), &config.node_name);
+        let cluster = topology::for_cluster_ip(port, &c);
+        let external = topology::for_external(port, &c);
+        let svc = svc_chain(name);
+        let v4 = |ips: &[std::net::IpAddr]| -> Vec<std::net::IpAddr> {
+            ips.iter().filter(|i| i.is_ipv4()).copied().collect()
+        };
+        let frontends: Vec<(std::net::IpAddr, &str, bool)> = v4(&port.cluster_ips)
+            .into_iter()
+            .map(|ip| (ip, "cluster IP", false))
+            .chain(
+                v4(&port.external_ips)
+                    .into_iter()
+                    .map(|ip| (ip, "external IP", true)),
+            )
+            .chain(
+                v4(&port.load_balancer_ips)
+                    .into_iter()
+                    .map(|ip| (ip, "loadbalancer IP", true)),
+            )
+            .collect();
+        for (ip, what, ext) in &frontends {
+            let eps = if *ext { &external } else { &cluster };
+            if eps.is_empty() {
+                let _ = writeln!(
+                    filter,
+                    "-A KNET-SERVICES -d {ip}/32 -p {p} -m {p} --dport {} -m comment --comment \"{name} has no endpoints\" -j REJECT{}",
+                    port.port,
+                    if p == "tcp" {
+                        " --reject-with tcp-reset"
+                    } else {
+                        ""
+                    }
+                );
+            } else {
+                let _ = writeln!(
+                    nat,
+                    "-A KNET-SERVICES -d {ip}/32 -p {p} -m {p} --dport {} -m comment --comment \"{name} {what}\" -j {svc}",
+                    port.port
+                );
+            }
+        }
+        if let Some(np) = port.node_port {
+            if external.is_empty() {
+                let _ = writeln!(
+                    filter,
+                    "-A KNET-SERVICES -m addrtype --dst-type LOCAL -p {p} -m {p} --dport {np} -m comment --comment \"{name} has no endpoints\" -j REJECT{}",
+                    if p == "tcp" {
+                        " --reject-with tcp-reset"
+                    } else {
+                        ""
+                    }
+                );
+            } else {
+                let _ = writeln!(
+                    nat,
+                    "-A KNET-NODEPORTS -p {p} -m {p} --dport {np} -m comment --comment \"{name}\" -j KNET-MARK-MASQ"
+                );
+                let _ = writeln!(
+                    nat,
+                    "-A KNET-NODEPORTS -p {p} -m {p} --dport {np} -m comment --comment \"{name}\" -j {svc}"
+                );
+            }
+        }
+        if cluster.is_empty() {
+            continue;
+        }
+        chains.insert(svc.clone());
+        if let Some(pods) = &config.pod_cidr {
+            for (ip, _, ext) in &frontends {
+                if !ext {
+                    let _ = writeln!(
+                        nat,
+                        "-A {svc} ! -s {pods} -d {ip}/32 -p {p} -m {p} --dport {} -j KNET-MARK-MASQ",
+                        port.port
+                    );
+                }
+            }
+        }
+        for (ip, _, ext) in &frontends {
+            if *ext {
+                let _ = writeln!(nat, "-A {svc} -d {ip}/32 -j KNET-MARK-MASQ");
+            }
+        }
+        if let Some(timeout) = port.affinity {
+            for ep in &cluster {
+                let sep = sep_chain(name, ep);
+                let _ = writeln!(
+                    nat,
+                    "-A {svc} -m comment --comment \"{name} -> {}\" -m recent --name {sep} --rcheck --seconds {} --reap -j {sep}",
+                    ep.addr(),
+                    timeout.as_secs()
+                );
+            }
+        }
+        let n = cluster.len();
+        for (i, ep) in cluster.iter().enumerate() {
+            let sep = sep_chain(name, ep);
+            if i + 1 < n {
+                let _ = writeln!(
+                    nat,
+                    "-A {svc} -m comment --comment \"{name} -> {}\" -m statistic --mode random --probability {} -j {sep}",
+                    ep.addr(),
+                    probability(i, n)
+                );
+            } else {
+                let _ = writeln!(
+                    nat,
+                    "-A {svc} -m comment --comment \"{name} -> {}\" -j {sep}",
+                    ep.addr()
+                );
+            }
+            chains.insert(sep.clone());
+            let _ = writeln!(nat, "-A {sep} -s {}/32 -j KNET-MARK-MASQ", ep.ip);
+            let recent = if port.affinity.is_some() {
+                format!(" -m recent --name {sep} --set")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                nat,
+                "-A {sep} -p {p} -m {p}{recent} -j DNAT --to-destination {}",
+                ep.addr()
+            );
+        }
+    }
+    let mut out = String::from("*filter\n:KNET-SERVICES - [0:0]\n");
+    out.push_str(&filter);
+    out.push_str("COMMIT\n*nat\n");
+    for c in chains
+        .iter()
+        .chain(existing.iter().filter(|c| !chains.contains(*c)))
+    {
+        let _ = writeln!(out, ":{c} - [0:0]");
+    }
+    out.push_str(&nat);
+    out.push_str(
+        "-A KNET-SERVICES -m comment --comment \"knet service nodeports; must be the last rule\" -m addrtype --dst-type LOCAL -j KNET-NODEPORTS\n\
+         -A KNET-MARK-MASQ -j MARK --or-mark 0x4000\n\
+         -A KNET-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n\
+         -A KNET-POSTROUTING -j MARK --xor-mark 0x4000\n\
+         -A KNET-POSTROUTING -m comment --comment \"knet service traffic requiring SNAT\" -j MASQUERADE --random-fully\n",
+    );
+    for c in existing.iter().filter(|c| !chains.contains(*c)) {
+        let _ = writeln!(out, "-X {c}");
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proxy::ServicePort;
+    use proxy::service::ServiceKey;
+
+    use super::*;
+
+    #[test]
+    fn probabilities_are_kube_proxys() {
+        assert_eq!(probability(0, 3), "0.3333333333");
+        assert_eq!(probability(1, 3), "0.5000000000");
+    }
+
+    #[test]
+    fn a_service_with_three_endpoints_and_a_stale_chain() {
+        let name = ServicePortName {
+            service: ServiceKey {
+                namespace: "ns".into(),
+                name: "web".into(),
+            },
+            port: String::new(),
+            protocol: Protocol::Tcp,
+        };
+        let mut s = ProxyState::default();
+        s.services.insert(
+            name.clone(),
+            Arc::new(ServicePort {
+                cluster_ips: vec!["10.96.0.10".parse().expect("ip")],
+                port: 80,
+                node_port: Some(30080),
+                external_ips: vec![],
+                load_balancer_ips: vec![],
+                load_balancer_source_ranges: vec![],
+                affinity: None,
+                external_local: false,
+                internal_local: false,
+                health_check_node_port: None,
+                annotations: Default::default(),
+            }),
+        );
+        let eps = ["10.244.0.2", "10.244.0.3", "10.244.0.4"]
+            .iter()
+            .map(|ip| Endpoint {
+                ip: ip.parse().expect("ip"),
+                port: 8080,
+                ready: true,
+                serving: true,
+                terminating: false,
+                node_name: None,
+                pod: None,
+            })
+            .collect();
+        s.endpoints.insert(name.clone(), Arc::new(eps));
+        let stale: BTreeSet<String> = ["KNET-SVC-0000000000000000".to_owned()].into();
+        let out = render(
+            &s,
+            &Config {
+                node_name: "n".into(),
+                pod_cidr: Some("10.244.0.0/16".into()),
+            },
+            &stale,
+        );
+        let svc = svc_chain(&name);
+        for want in [
+            format!(
+                "-A KNET-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -m comment --comment \"ns/web:/Tcp cluster IP\" -j {svc}"
+            ),
+            format!(
+                "-A {svc} ! -s 10.244.0.0/16 -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j KNET-MARK-MASQ"
+            ),
+            "--probability 0.3333333333".to_owned(),
+            "--probability 0.5000000000".to_owned(),
+            "-j DNAT --to-destination 10.244.0.4:8080".to_owned(),
+            "-A KNET-NODEPORTS -p tcp -m tcp --dport 30080".to_owned(),
+            "-X KNET-SVC-0000000000000000".to_owned(),
+        ] {
+            assert!(out.contains(&want), "missing {want}\n{out}");
+        }
+        assert_eq!(out.matches("-m statistic").count(), 2, "{out}");
+    }
+}
