@@ -51,8 +51,8 @@ fn ipv4(ip: &IpAddr) -> bool {
     ip.is_ipv4()
 }
 
-/// The four dispatch maps, in the order they are declared.
-const MAPS: [(&str, &str); 4] = [
+/// The dispatch maps, in the order they are declared.
+const MAPS: [(&str, &str); 5] = [
     ("service-ips", "ipv4_addr . inet_proto . inet_service"),
     ("service-nodeports", "inet_proto . inet_service"),
     (
@@ -60,6 +60,7 @@ const MAPS: [(&str, &str); 4] = [
         "ipv4_addr . inet_proto . inet_service",
     ),
     ("no-endpoint-nodeports", "inet_proto . inet_service"),
+    ("firewall-ips", "ipv4_addr . inet_proto . inet_service"),
 ];
 
 /// What one service port contributes to the table. Chains are kept in creation order:
@@ -71,7 +72,7 @@ pub struct Piece {
     /// Set name → its declaration (type, flags, timeout), one statement per line.
     pub sets: Vec<(String, Vec<String>)>,
     /// Per map (index into `MAPS`): (key, verdict).
-    pub elements: [Vec<(String, String)>; 4],
+    pub elements: [Vec<(String, String)>; 5],
     /// The ClusterIPs, for `cluster-ips`.
     pub cluster_ips: Vec<IpAddr>,
     /// The endpoint addresses, for `hairpin` (`ip . ip`: a pod reaching itself).
@@ -181,6 +182,25 @@ pub fn piece(
             out.elements[2].push((key, nowhere.clone()));
         } else {
             out.elements[0].push((key, format!("goto external-{sfx}")));
+        }
+    }
+    // loadBalancerSourceRanges: traffic to the load-balancer addresses from elsewhere is
+    // dropped before DNAT.
+    let ranges: Vec<&str> = port
+        .load_balancer_source_ranges
+        .iter()
+        .filter(|r| !r.contains(':'))
+        .map(String::as_str)
+        .collect();
+    if !ranges.is_empty() && !port.load_balancer_ips.is_empty() {
+        let chain = format!("firewall-{sfx}");
+        out.chains.push((
+            chain.clone(),
+            vec![format!("ip saddr != {{ {} }} drop", ranges.join(", "))],
+        ));
+        for ip in port.load_balancer_ips.iter().filter(|ip| ipv4(ip)) {
+            let key = format!("{ip} . {p} . {}", port.port);
+            out.elements[4].push((key, format!("goto {chain}")));
         }
     }
     if let Some(np) = port.node_port {
@@ -411,12 +431,14 @@ fn base_chains() -> String {
          \tchain services {{\n\t\tip daddr . meta l4proto . th dport vmap @service-ips\n\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports\n\t}}\n\
          \tchain endpoints-check {{\n\t\tip daddr . meta l4proto . th dport vmap @no-endpoint-services\n\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports\n\t}}\n\
          \tchain cluster-ips-check {{\n\t\tip daddr @cluster-ips reject\n\t}}\n\
+         \tchain firewall-check {{\n\t\tip daddr . meta l4proto . th dport vmap @firewall-ips\n\t}}\n\
+         \tchain filter-prerouting {{\n\t\ttype filter hook prerouting priority -110; policy accept;\n\t\tct state new jump firewall-check\n\t}}\n\
          \tchain nat-prerouting {{\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump services\n\t}}\n\
          \tchain nat-output {{\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump services\n\t}}\n\
          \tchain nat-postrouting {{\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tjump masquerading\n\t}}\n\
          \tchain filter-input {{\n\t\ttype filter hook input priority -110; policy accept;\n\t\tct state new jump endpoints-check\n\t}}\n\
          \tchain filter-forward {{\n\t\ttype filter hook forward priority -110; policy accept;\n\t\tct state new jump endpoints-check\n\t\tct state new jump cluster-ips-check\n\t}}\n\
-         \tchain filter-output {{\n\t\ttype filter hook output priority -110; policy accept;\n\t\tct state new jump endpoints-check\n\t}}\n\
+         \tchain filter-output {{\n\t\ttype filter hook output priority -110; policy accept;\n\t\tct state new jump firewall-check\n\t\tct state new jump endpoints-check\n\t}}\n\
          \tchain filter-output-post-dnat {{\n\t\ttype filter hook output priority -90; policy accept;\n\t\tct state new jump cluster-ips-check\n\t}}\n"
     )
 }

@@ -628,6 +628,17 @@ fn iptables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
 /// One kernel mode, through the real pods, from the node's namespace and from a pod.
 fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
     let mut k = Knet::up_netns(&["--proxy-mode", mode])?;
+    let firewalled = mode == "nftables";
+    if firewalled {
+        // loadBalancerSourceRanges: one Service open to the test's own addresses, one not.
+        let fw = |name: &str, range: &str| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n  selector: {{app: web}}\n  loadBalancerSourceRanges: [{range}]\n  ports: [{{port: 80}}]\n"
+            )
+        };
+        apply(&k, "fw-open.yaml", &fw("fw-open", "10.0.0.0/8"))?;
+        apply(&k, "fw-closed.yaml", &fw("fw-closed", "192.0.2.0/24"))?;
+    }
     let ns = k.netns.clone().expect("a netns instance");
     apply(
         &k,
@@ -656,6 +667,22 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
         ])?;
         Ok(ip.parse().ok())
     })?;
+    let mut firewall = Vec::new();
+    if firewalled {
+        for svc in ["fw-open", "fw-closed"] {
+            let ip: std::net::IpAddr = eventually(Duration::from_secs(10), || {
+                let ip = k.kubectl(&[
+                    "get",
+                    "svc",
+                    svc,
+                    "-o",
+                    "jsonpath={.status.loadBalancer.ingress[0].ip}",
+                ])?;
+                Ok(ip.parse().ok())
+            })?;
+            firewall.push((svc.to_owned(), ip));
+        }
+    }
     e2e::in_netns(&ns, move || {
         eventually(Duration::from_secs(5), || Ok(hit(web).ok()))?;
         // 3,000 connections, each endpoint picked at random: 1,000 ± 100 (about 4 sigma).
@@ -669,6 +696,15 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
         }
         assert!(counts.contains_key(&hit(SocketAddr::new(node, 30111))?));
         assert!(counts.contains_key(&hit(SocketAddr::new(lb, 80))?));
+        for (svc, ip) in &firewall {
+            let addr = SocketAddr::new(*ip, 80);
+            if svc == "fw-open" {
+                assert!(counts.contains_key(&hit(addr)?), "{svc}");
+            } else {
+                let err = TcpStream::connect_timeout(&addr, Duration::from_millis(700));
+                assert!(err.is_err(), "{svc} let a source outside its ranges in");
+            }
+        }
         // No endpoints: refused at once.
         let started = Instant::now();
         let err = TcpStream::connect_timeout(&nobody, Duration::from_secs(3))

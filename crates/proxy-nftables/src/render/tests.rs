@@ -130,3 +130,22 @@ fn affinity_uses_a_timeout_set_per_endpoint() {
         "{out}"
     );
 }
+
+#[test]
+fn load_balancer_source_ranges_drop_other_sources() {
+    let mut lb = svc("10.96.0.14");
+    lb.load_balancer_ips = vec!["10.240.0.1".parse().expect("ip")];
+    lb.load_balancer_source_ranges = vec!["192.0.2.0/24".into(), "198.51.100.7/32".into()];
+    let out = render(
+        &state(vec![(port_name("fw"), lb, vec![ep("10.244.0.2")])]),
+        &config(),
+    );
+    assert!(
+        out.contains("\tchain firewall-ns/fw/tcp/http {\n\t\tip saddr != { 192.0.2.0/24, 198.51.100.7/32 } drop\n\t}"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10.240.0.1 . tcp . 80 : goto firewall-ns/fw/tcp/http"),
+        "{out}"
+    );
+}
