@@ -254,6 +254,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         &data_dir,
     )?;
     let pod_cidr_for_proxy = pod_net.pod_cidr.clone();
+    let l2_device = pod_net.bridge.as_ref().map(|b| b.name().to_owned());
     // The bridge carries the node address in netns mode: it must exist before the proxy binds
     // its health port there (the agent ensures it again when it starts).
     if let Some(bridge) = &pod_net.bridge {
@@ -321,6 +322,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             node_name: node_name(),
             scheduler: Default::default(),
             pod_cidr: Some(pod_cidr_for_proxy),
+            l2_device: l2_device.clone(),
             local_ranges: if netns {
                 std::iter::once(service_cidr_for_routes.clone())
                     .chain(lb_pool.iter().cloned())

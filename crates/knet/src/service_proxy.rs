@@ -27,6 +27,8 @@ pub struct Settings {
     pub local_ranges: Vec<String>,
     /// The pod range (nftables masquerades traffic to ClusterIPs from elsewhere).
     pub pod_cidr: Option<String>,
+    /// The pod bridge, where load-balancer addresses are announced (MetalLB layer 2).
+    pub l2_device: Option<String>,
 }
 
 /// `knet proxy`: the service proxy alone, against any API server.
@@ -88,8 +90,37 @@ impl Drop for LocalRoutes {
     }
 }
 
-/// Starts the proxy as a task that ends when `shutdown` resolves.
+/// Starts the proxy (and, in netns mode, the layer-2 announcer of load-balancer addresses)
+/// as a task that ends when `shutdown` resolves and both have cleaned up.
 pub fn start(
+    settings: Settings,
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let l2 = settings.l2_device.clone().map(|dev| {
+        tokio::spawn(proxy::l2::run(
+            client.clone(),
+            dev,
+            stopped(stop_rx.clone()),
+        ))
+    });
+    let proxy = start_mode(settings, client, stopped(stop_rx))?;
+    Ok(tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ = proxy.await;
+        if let Some(l2) = l2 {
+            let _ = l2.await;
+        }
+    }))
+}
+
+/// Starts the proxy mode as a task that ends when `shutdown` resolves.
+fn start_mode(
     settings: Settings,
     client: kube::Client,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -295,6 +326,7 @@ pub async fn run_alone(args: ProxyArgs) -> anyhow::Result<()> {
             scheduler,
             local_ranges: Vec::new(),
             pod_cidr: None,
+            l2_device: None,
         },
         client,
         crate::shutdown_signal(),

@@ -11,6 +11,7 @@
 
 pub mod endpoints;
 pub mod health;
+pub mod l2;
 pub mod metrics;
 pub mod runner;
 pub mod service;

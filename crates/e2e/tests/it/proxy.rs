@@ -766,3 +766,118 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
     assert!(!left.contains("knet") && !left.contains("KNET"), "{left}");
     Ok(())
 }
+
+/// A second namespace plugged into knet's pod bridge with a veth, as another host on the
+/// same L2 segment; deleted on drop.
+struct Peer(String);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn layer2_announces_and_answers_for_load_balancer_addresses() -> anyhow::Result<()> {
+    e2e::require("tcpdump")?;
+    e2e::require("arping")?;
+    let k = Knet::up_netns(&[])?;
+    let ns = k.netns.clone().expect("netns");
+    let links = e2e::run_ok(k.command("ip").args(["-br", "link"]))?;
+    let bridge = links
+        .lines()
+        .find_map(|l| l.split_whitespace().next().filter(|n| n.starts_with("knb")))
+        .ok_or_else(|| anyhow::anyhow!("no bridge in {links}"))?
+        .to_owned();
+    let tag = std::process::id() % 100_000;
+    let peer = Peer(format!("knet-e2e-peer-{tag}"));
+    let (a, b) = (format!("kpa{tag}"), format!("kpb{tag}"));
+    let ip = |args: &[&str]| e2e::run_ok(std::process::Command::new("ip").args(args));
+    ip(&["netns", "add", &peer.0])?;
+    ip(&["link", "add", &a, "type", "veth", "peer", "name", &b])?;
+    ip(&["link", "set", &a, "netns", &ns])?;
+    ip(&["link", "set", &b, "netns", &peer.0])?;
+    ip(&["-n", &ns, "link", "set", &a, "master", &bridge, "up"])?;
+    let prefix = k.pod_cidr.trim_end_matches("0/24");
+    ip(&[
+        "-n",
+        &peer.0,
+        "addr",
+        "add",
+        &format!("{prefix}250/24"),
+        "dev",
+        &b,
+    ])?;
+    ip(&["-n", &peer.0, "link", "set", &b, "up"])?;
+    ip(&["-n", &peer.0, "link", "set", "lo", "up"])?;
+    ip(&["-n", &peer.0, "route", "add", &k.lb_pool, "dev", &b])?;
+
+    // Listen on the peer's side before the address is taken.
+    let mut tcpdump = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &peer.0, "tcpdump", "-l", "-n", "-i", &b, "arp",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(700));
+    apply(&k, "web.yaml", &WEB.replace("replicas: 3", "replicas: 1"))?;
+    let lb: std::net::IpAddr = eventually(Duration::from_secs(10), || {
+        let ip = k.kubectl(&[
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ])?;
+        Ok(ip.parse().ok())
+    })?;
+    std::thread::sleep(Duration::from_millis(5500));
+    let _ = tcpdump.kill();
+    let mut seen = String::new();
+    if let Some(mut out) = tcpdump.stdout.take() {
+        let _ = out.read_to_string(&mut seen);
+    }
+    let _ = tcpdump.wait();
+    // Gratuitous ARP: the node asks for its own new address, at once and every 1.1 s for 5 s.
+    let (asks, tells) = (format!("Request who-has {lb} "), format!("tell {lb},"));
+    let announcements = seen
+        .lines()
+        .filter(|l| l.contains(&asks) && l.contains(&tells))
+        .count();
+    assert!(
+        (4..=6).contains(&announcements),
+        "{announcements} announcements of {lb}:\n{seen}"
+    );
+    // The node answers ARP for the address, and the peer reaches the Service through it.
+    let reply = e2e::run_ok(std::process::Command::new("ip").args([
+        "netns",
+        "exec",
+        &peer.0,
+        "arping",
+        "-c",
+        "1",
+        "-w",
+        "2",
+        "-I",
+        &b,
+        &lb.to_string(),
+    ]))?;
+    assert!(reply.contains("reply from"), "{reply}");
+    endpoints(&k, "web", 1)?;
+    let peer_ns = peer.0.clone();
+    e2e::in_netns(&peer_ns, move || {
+        eventually(Duration::from_secs(5), || {
+            Ok(hit(SocketAddr::new(lb, 80)).ok())
+        })
+    })?;
+    // Deleting the Service gives the address up.
+    k.kubectl(&["delete", "svc", "web"])?;
+    eventually(Duration::from_secs(5), || {
+        let addrs = e2e::run_ok(k.command("ip").args(["addr", "show", "dev", &bridge]))?;
+        Ok((!addrs.contains(&format!("{lb}/32"))).then_some(()))
+    })?;
+    Ok(())
+}
