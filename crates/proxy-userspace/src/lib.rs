@@ -8,7 +8,8 @@
 //! has no listener, so a client is refused at once instead of hanging. Endpoints are picked by
 //! an [`EndpointSelection`] (rr by default, or per Service with `knet.dev/scheduler`), with
 //! ClientIP session affinity when the Service asks for it; a failed dial moves on to the next
-//! endpoint with the old userspace proxier's timeouts (250 ms, 500 ms, 1 s, 2 s).
+//! endpoint with the old userspace proxier's timeouts (250 ms, 500 ms, 1 s, 2 s). TCP bytes
+//! are moved with splice(2), socket to pipe to socket, without copies through user space.
 //!
 //! Weights for the weighted schedulers come from the pods' `knet.dev/weight` annotation
 //! (default 1). UDP frontends relay per client flow ([`udp`]); SCTP is not relayed. Start
@@ -16,6 +17,7 @@
 
 mod relay;
 pub mod scheduler;
+mod splice;
 mod udp;
 
 use std::collections::{BTreeMap, BTreeSet};

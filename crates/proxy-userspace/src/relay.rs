@@ -107,7 +107,7 @@ pub(crate) fn pin(shared: &Shared, client: std::net::IpAddr, addr: SocketAddr) {
 }
 
 async fn relay(
-    mut client: TcpStream,
+    client: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     external: bool,
@@ -125,12 +125,12 @@ async fn relay(
         // Counted from the dial on, so concurrent schedulers see a connection in progress.
         let _open = Open::new(&backends.active[i]);
         match tokio::time::timeout(*timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(mut upstream)) => {
+            Ok(Ok(upstream)) => {
                 let _ = upstream.set_nodelay(true);
                 pin(shared, peer.ip(), addr);
                 let mut closing = shared.closing(addr);
                 tokio::select! {
-                    copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                    copied = crate::splice::relay(&client, &upstream) => {
                         copied?;
                     }
                     // The endpoint left its Service and the grace period is over.
