@@ -47,33 +47,12 @@ fn name(i: u32) -> ServicePortName {
 /// Service `i` with its endpoints; `generation` shifts one endpoint so a change is real.
 fn add(state: &mut ProxyState, i: u32, endpoints: u32, generation: u32) {
     let cluster_ip = addr(u32::from(Ipv4Addr::new(10, 96, 0, 0)), i + 1);
-    state.services.insert(
-        name(i),
-        Arc::new(ServicePort {
-            cluster_ips: vec![cluster_ip],
-            port: 80,
-            node_port: None,
-            external_ips: vec![],
-            load_balancer_ips: vec![],
-            load_balancer_source_ranges: vec![],
-            affinity: None,
-            external_local: false,
-            internal_local: false,
-            health_check_node_port: None,
-            annotations: Default::default(),
-        }),
-    );
+    state
+        .services
+        .insert(name(i), Arc::new(ServicePort::cluster_ip(cluster_ip, 80)));
     let pods = u32::from(Ipv4Addr::new(10, 128, 0, 0));
     let eps = (0..endpoints)
-        .map(|e| Endpoint {
-            ip: addr(pods, i * endpoints + e + generation * 7919),
-            port: 8080,
-            ready: true,
-            serving: true,
-            terminating: false,
-            node_name: None,
-            pod: None,
-        })
+        .map(|e| Endpoint::ready(addr(pods, i * endpoints + e + generation * 7919), 8080))
         .collect();
     state.endpoints.insert(name(i), Arc::new(eps));
 }

@@ -235,30 +235,13 @@ mod tests {
         s.services.insert(
             name.clone(),
             Arc::new(ServicePort {
-                cluster_ips: vec!["10.96.0.10".parse().expect("ip")],
-                port: 80,
                 node_port: Some(30080),
-                external_ips: vec![],
-                load_balancer_ips: vec![],
-                load_balancer_source_ranges: vec![],
-                affinity: None,
-                external_local: false,
-                internal_local: false,
-                health_check_node_port: None,
-                annotations: Default::default(),
+                ..ServicePort::cluster_ip("10.96.0.10".parse().expect("ip"), 80)
             }),
         );
         let eps = ["10.244.0.2", "10.244.0.3", "10.244.0.4"]
             .iter()
-            .map(|ip| Endpoint {
-                ip: ip.parse().expect("ip"),
-                port: 8080,
-                ready: true,
-                serving: true,
-                terminating: false,
-                node_name: None,
-                pod: None,
-            })
+            .map(|ip| Endpoint::ready(ip.parse().expect("ip"), 8080))
             .collect();
         s.endpoints.insert(name.clone(), Arc::new(eps));
         let stale: BTreeSet<String> = ["KNET-SVC-0000000000000000".to_owned()].into();

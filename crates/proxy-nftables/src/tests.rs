@@ -17,31 +17,14 @@ fn udp_state(endpoints: &[&str]) -> ProxyState {
     let mut s = ProxyState::default();
     s.services.insert(
         name.clone(),
-        Arc::new(ServicePort {
-            cluster_ips: vec!["10.96.0.10".parse().expect("ip")],
-            port: 53,
-            node_port: None,
-            external_ips: vec![],
-            load_balancer_ips: vec![],
-            load_balancer_source_ranges: vec![],
-            affinity: None,
-            external_local: false,
-            internal_local: false,
-            health_check_node_port: None,
-            annotations: Default::default(),
-        }),
+        Arc::new(ServicePort::cluster_ip(
+            "10.96.0.10".parse().expect("ip"),
+            53,
+        )),
     );
     let eps: Vec<Endpoint> = endpoints
         .iter()
-        .map(|ip| Endpoint {
-            ip: ip.parse().expect("ip"),
-            port: 5353,
-            ready: true,
-            serving: true,
-            terminating: false,
-            node_name: None,
-            pod: None,
-        })
+        .map(|ip| Endpoint::ready(ip.parse().expect("ip"), 5353))
         .collect();
     if !eps.is_empty() {
         s.endpoints.insert(name, Arc::new(eps));
@@ -97,31 +80,11 @@ fn tcp_state(services: &[(&str, &str, &[&str])]) -> ProxyState {
         };
         s.services.insert(
             name.clone(),
-            Arc::new(ServicePort {
-                cluster_ips: vec![ip.parse().expect("ip")],
-                port: 80,
-                node_port: None,
-                external_ips: vec![],
-                load_balancer_ips: vec![],
-                load_balancer_source_ranges: vec![],
-                affinity: None,
-                external_local: false,
-                internal_local: false,
-                health_check_node_port: None,
-                annotations: Default::default(),
-            }),
+            Arc::new(ServicePort::cluster_ip(ip.parse().expect("ip"), 80)),
         );
         let eps: Vec<Endpoint> = eps
             .iter()
-            .map(|e| Endpoint {
-                ip: e.parse().expect("ip"),
-                port: 8080,
-                ready: true,
-                serving: true,
-                terminating: false,
-                node_name: None,
-                pod: None,
-            })
+            .map(|e| Endpoint::ready(e.parse().expect("ip"), 8080))
             .collect();
         if !eps.is_empty() {
             s.endpoints.insert(name, Arc::new(eps));

@@ -25,32 +25,12 @@ fn state(frontend: SocketAddr, endpoints: &[SocketAddr]) -> ProxyState {
     let mut s = ProxyState::default();
     s.services.insert(
         name(),
-        Arc::new(ServicePort {
-            cluster_ips: vec![frontend.ip()],
-            port: frontend.port(),
-            node_port: None,
-            external_ips: vec![],
-            load_balancer_ips: vec![],
-            load_balancer_source_ranges: vec![],
-            affinity: None,
-            external_local: false,
-            internal_local: false,
-            health_check_node_port: None,
-            annotations: Default::default(),
-        }),
+        Arc::new(ServicePort::cluster_ip(frontend.ip(), frontend.port())),
     );
     if !endpoints.is_empty() {
         let eps = endpoints
             .iter()
-            .map(|a| Endpoint {
-                ip: a.ip(),
-                port: a.port(),
-                ready: true,
-                serving: true,
-                terminating: false,
-                node_name: None,
-                pod: None,
-            })
+            .map(|a| Endpoint::ready(a.ip(), a.port()))
             .collect();
         s.endpoints.insert(name(), Arc::new(eps));
     }

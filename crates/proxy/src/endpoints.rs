@@ -29,6 +29,19 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A ready endpoint at `ip:port` on no particular node, for tests and benchmarks.
+    pub fn ready(ip: IpAddr, port: u16) -> Endpoint {
+        Endpoint {
+            ip,
+            port,
+            ready: true,
+            serving: true,
+            terminating: false,
+            node_name: None,
+            pod: None,
+        }
+    }
+
     /// `ip:port`.
     pub fn addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::new(self.ip, self.port)

@@ -87,6 +87,26 @@ pub struct ServicePort {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl ServicePort {
+    /// A plain ClusterIP port `ip:port`: no NodePort, external addresses, affinity or
+    /// policies. The starting point for tests and benchmarks, which set what they need.
+    pub fn cluster_ip(ip: IpAddr, port: u16) -> ServicePort {
+        ServicePort {
+            cluster_ips: vec![ip],
+            port,
+            node_port: None,
+            external_ips: Vec::new(),
+            load_balancer_ips: Vec::new(),
+            load_balancer_source_ranges: Vec::new(),
+            affinity: None,
+            external_local: false,
+            internal_local: false,
+            health_check_node_port: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
 /// The default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
 pub const DEFAULT_AFFINITY: Duration = Duration::from_secs(10800);
 

@@ -24,6 +24,20 @@ fn hit(addr: SocketAddr) -> anyhow::Result<String> {
     Ok(v["pod"].as_str().unwrap_or_default().to_owned())
 }
 
+/// The load-balancer address of `svc`, once the controller has given it one.
+fn lb_ip(k: &Knet, svc: &str) -> anyhow::Result<std::net::IpAddr> {
+    eventually(Duration::from_secs(10), || {
+        let ip = k.kubectl(&[
+            "get",
+            "svc",
+            svc,
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ])?;
+        Ok(ip.parse().ok())
+    })
+}
+
 fn apply(k: &Knet, name: &str, yaml: &str) -> anyhow::Result<()> {
     let p = k.dir.path().join(name);
     std::fs::write(&p, yaml)?;
@@ -110,16 +124,7 @@ fn userspace_proxy_balances_pins_and_follows_endpoints() -> anyhow::Result<()> {
     let pods: Vec<String> = counts.keys().cloned().collect();
     let np = SocketAddr::new(k.node_ip.parse()?, 30111);
     assert!(pods.contains(&hit(np)?));
-    let lb = eventually(Duration::from_secs(10), || {
-        let ip = k.kubectl(&[
-            "get",
-            "svc",
-            "web",
-            "-o",
-            "jsonpath={.status.loadBalancer.ingress[0].ip}",
-        ])?;
-        Ok(ip.parse::<std::net::IpAddr>().ok())
-    })?;
+    let lb = lb_ip(&k, "web")?;
     let lb = SocketAddr::new(lb, 80);
     eventually(Duration::from_secs(5), || Ok(hit(lb).ok()))?;
     assert!(pods.contains(&hit(lb)?));
@@ -657,29 +662,11 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
     let sticky = cluster_addr(&k, "sticky", 8080)?;
     let nobody = cluster_addr(&k, "nobody", 80)?;
     let node: std::net::IpAddr = k.node_ip.parse()?;
-    let lb: std::net::IpAddr = eventually(Duration::from_secs(10), || {
-        let ip = k.kubectl(&[
-            "get",
-            "svc",
-            "web",
-            "-o",
-            "jsonpath={.status.loadBalancer.ingress[0].ip}",
-        ])?;
-        Ok(ip.parse().ok())
-    })?;
+    let lb: std::net::IpAddr = lb_ip(&k, "web")?;
     let mut firewall = Vec::new();
     if firewalled {
         for svc in ["fw-open", "fw-closed"] {
-            let ip: std::net::IpAddr = eventually(Duration::from_secs(10), || {
-                let ip = k.kubectl(&[
-                    "get",
-                    "svc",
-                    svc,
-                    "-o",
-                    "jsonpath={.status.loadBalancer.ingress[0].ip}",
-                ])?;
-                Ok(ip.parse().ok())
-            })?;
+            let ip: std::net::IpAddr = lb_ip(&k, svc)?;
             firewall.push((svc.to_owned(), ip));
         }
     }
@@ -824,16 +811,7 @@ fn layer2_announces_and_answers_for_load_balancer_addresses() -> anyhow::Result<
         .spawn()?;
     std::thread::sleep(Duration::from_millis(700));
     apply(&k, "web.yaml", &WEB.replace("replicas: 3", "replicas: 1"))?;
-    let lb: std::net::IpAddr = eventually(Duration::from_secs(10), || {
-        let ip = k.kubectl(&[
-            "get",
-            "svc",
-            "web",
-            "-o",
-            "jsonpath={.status.loadBalancer.ingress[0].ip}",
-        ])?;
-        Ok(ip.parse().ok())
-    })?;
+    let lb: std::net::IpAddr = lb_ip(&k, "web")?;
     std::thread::sleep(Duration::from_millis(5500));
     let _ = tcpdump.kill();
     let mut seen = String::new();

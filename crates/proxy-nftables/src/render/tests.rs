@@ -18,30 +18,13 @@ fn port_name(name: &str) -> ServicePortName {
 }
 
 fn svc(ip: &str) -> ServicePort {
-    ServicePort {
-        cluster_ips: vec![ip.parse().expect("ip")],
-        port: 80,
-        node_port: None,
-        external_ips: vec![],
-        load_balancer_ips: vec![],
-        load_balancer_source_ranges: vec![],
-        affinity: None,
-        external_local: false,
-        internal_local: false,
-        health_check_node_port: None,
-        annotations: Default::default(),
-    }
+    ServicePort::cluster_ip(ip.parse().expect("ip"), 80)
 }
 
 fn ep(ip: &str) -> Endpoint {
     Endpoint {
-        ip: ip.parse().expect("ip"),
-        port: 8080,
-        ready: true,
-        serving: true,
-        terminating: false,
         node_name: Some("n1".into()),
-        pod: None,
+        ..Endpoint::ready(ip.parse().expect("ip"), 8080)
     }
 }
 

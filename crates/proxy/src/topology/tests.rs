@@ -43,17 +43,8 @@ fn local_policies_use_only_this_nodes_endpoints() {
     ];
     let c = categorize(&eps, "b");
     let mut port = crate::ServicePort {
-        cluster_ips: vec![],
-        port: 80,
-        node_port: None,
-        external_ips: vec![],
-        load_balancer_ips: vec![],
-        load_balancer_source_ranges: vec![],
-        affinity: None,
         external_local: true,
-        internal_local: false,
-        health_check_node_port: None,
-        annotations: Default::default(),
+        ..crate::ServicePort::cluster_ip("10.96.0.1".parse().expect("ip"), 80)
     };
     assert_eq!(ips(&for_external(&port, &c)), ["10.0.0.2"]);
     assert_eq!(for_cluster_ip(&port, &c).len(), 2);
