@@ -132,6 +132,13 @@ struct UpArgs {
     /// Where NodePorts and the proxy's health and metrics ports are served.
     #[arg(long)]
     node_ip: Option<std::net::IpAddr>,
+    /// Userspace proxy: the scheduler for Services without a `knet.dev/scheduler` annotation
+    /// (rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh).
+    #[arg(long, default_value = "rr", value_parser = parse_scheduler)]
+    scheduler: proxy_userspace::SchedulerKind,
+    /// Userspace proxy: more addresses to serve NodePorts on, besides --node-ip (repeatable).
+    #[arg(long = "nodeport-addresses")]
+    nodeport_addresses: Vec<std::net::IpAddr>,
     /// Where cluster DNS forwards other names (repeatable).
     #[arg(long)]
     upstream: Vec<SocketAddr>,
@@ -320,7 +327,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             netns,
             node_ip: pod_net.node_ip,
             node_name: node_name(),
-            scheduler: Default::default(),
+            scheduler: args.scheduler,
+            nodeport_addresses: args.nodeport_addresses.clone(),
             pod_cidr: Some(pod_cidr_for_proxy),
             l2_device: l2_device.clone(),
             local_ranges: if netns {
@@ -435,6 +443,11 @@ fn node_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "knet-node".to_owned())
+}
+
+fn parse_scheduler(s: &str) -> Result<proxy_userspace::SchedulerKind, String> {
+    s.parse()
+        .map_err(|e: proxy_userspace::scheduler::UnknownScheduler| e.to_string())
 }
 
 fn nix_is_root() -> bool {

@@ -21,6 +21,8 @@ pub struct Settings {
     pub node_name: String,
     /// The default scheduler.
     pub scheduler: proxy_userspace::SchedulerKind,
+    /// More addresses for NodePorts (userspace mode), besides `node_ip`.
+    pub nodeport_addresses: Vec<IpAddr>,
     /// CIDRs (ClusterIPs, load-balancer pool) routed on this host in netns mode: made local
     /// for the userspace proxy (so it can listen on their addresses), or routed to `lo` for
     /// nftables (so the node's own connections reach the output hook that DNATs them).
@@ -204,6 +206,7 @@ fn start_mode(
     };
     let dataplane = proxy_userspace::Userspace::new(proxy_userspace::Config {
         node_ip: settings.node_ip,
+        nodeport_addresses: settings.nodeport_addresses,
         node_name: settings.node_name,
         default_scheduler: settings.scheduler,
         events: Some(client.clone()),
@@ -324,6 +327,7 @@ pub async fn run_alone(args: ProxyArgs) -> anyhow::Result<()> {
             node_ip: args.node_ip,
             node_name: args.node_name.unwrap_or_else(crate::node_name),
             scheduler,
+            nodeport_addresses: Vec::new(),
             local_ranges: Vec::new(),
             pod_cidr: None,
             l2_device: None,

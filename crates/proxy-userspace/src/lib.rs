@@ -35,6 +35,8 @@ pub use scheduler::{EndpointSelection, SchedulerKind};
 pub struct Config {
     /// Where NodePorts are served.
     pub node_ip: IpAddr,
+    /// More addresses NodePorts are served on (`--nodeport-addresses`).
+    pub nodeport_addresses: Vec<IpAddr>,
     /// This node's name, for the `Local` traffic policies.
     pub node_name: String,
     /// The scheduler for Services without a `knet.dev/scheduler` annotation.
@@ -287,7 +289,11 @@ impl Userspace {
         }
         if !external.addrs.is_empty() {
             if let Some(np) = port.node_port {
-                wanted.insert(SocketAddr::new(self.config.node_ip, np), true);
+                for ip in
+                    std::iter::once(&self.config.node_ip).chain(&self.config.nodeport_addresses)
+                {
+                    wanted.insert(SocketAddr::new(*ip, np), true);
+                }
             }
             for ip in port.load_balancer_ips.iter().chain(&port.external_ips) {
                 wanted.insert(SocketAddr::new(*ip, port.port), true);

@@ -71,6 +71,7 @@ async fn connections_to_a_removed_endpoint_close_after_the_grace_period() {
     };
     let mut proxy = Userspace::new(Config {
         node_ip: "127.0.0.1".parse().expect("ip"),
+        nodeport_addresses: Vec::new(),
         node_name: "n".into(),
         default_scheduler: SchedulerKind::RoundRobin,
         events: None,

@@ -859,3 +859,38 @@ fn layer2_announces_and_answers_for_load_balancer_addresses() -> anyhow::Result<
     })?;
     Ok(())
 }
+
+#[test]
+fn scheduler_and_nodeport_address_flags() -> anyhow::Result<()> {
+    // A bad scheduler name is one clear line at start.
+    let dir = tempfile::tempdir()?;
+    let out = std::process::Command::new(e2e::knet_bin())
+        .args([
+            "up",
+            "--network",
+            "loopback",
+            "--scheduler",
+            "fastest",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown scheduler \"fastest\""), "{err}");
+
+    // NodePorts also on the extra address; the default scheduler applies to every Service.
+    let probe = Knet::up(&[])?;
+    let extra = probe.node_ip.replace(".100", ".101");
+    drop(probe);
+    let k = Knet::up(&["--scheduler", "sh", "--nodeport-addresses", &extra])?;
+    apply(&k, "web.yaml", WEB)?;
+    endpoints(&k, "web", 3)?;
+    let np = SocketAddr::new(extra.parse()?, 30111);
+    let first = eventually(Duration::from_secs(5), || Ok(hit(np).ok()))?;
+    // sh: one source address, one pod.
+    for _ in 0..20 {
+        assert_eq!(hit(np)?, first);
+    }
+    Ok(())
+}
