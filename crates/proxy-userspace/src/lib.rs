@@ -100,12 +100,44 @@ pub(crate) struct Shared {
     pub(crate) active: std::sync::Mutex<std::collections::HashMap<SocketAddr, Arc<AtomicUsize>>>,
     pub(crate) sticky:
         std::sync::Mutex<std::collections::HashMap<IpAddr, (SocketAddr, std::time::Instant)>>,
+    /// The load-balancer addresses and the source ranges allowed to reach them
+    /// (`loadBalancerSourceRanges`; empty: everyone).
+    pub(crate) firewall: RwLock<(Vec<IpAddr>, Vec<(IpAddr, u8)>)>,
     /// Per endpoint, flips to true when its open connections must close.
     pub(crate) closing:
         std::sync::Mutex<std::collections::HashMap<SocketAddr, tokio::sync::watch::Sender<bool>>>,
 }
 
+/// `a.b.c.d/n` as (address, prefix); IPv4 only, as the ranges the proxy enforces.
+fn parse_range(r: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = r.split_once('/').unwrap_or((r, "32"));
+    let ip: IpAddr = ip.trim().parse().ok()?;
+    let len: u8 = len.trim().parse().ok()?;
+    (ip.is_ipv4() && len <= 32).then_some((ip, len))
+}
+
+fn in_range(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
 impl Shared {
+    /// Whether a client at `client` may not reach `frontend` (a load-balancer address whose
+    /// Service lists source ranges that do not include the client).
+    pub(crate) fn refuses(&self, client: IpAddr, frontend: IpAddr) -> bool {
+        let fw = self.firewall.read().unwrap_or_else(|p| p.into_inner());
+        fw.0.contains(&frontend) && !fw.1.is_empty() && !fw.1.iter().any(|r| in_range(client, *r))
+    }
+
     /// A receiver that turns true when connections to `addr` must close.
     pub(crate) fn closing(&self, addr: SocketAddr) -> tokio::sync::watch::Receiver<bool> {
         self.closing
@@ -308,6 +340,7 @@ impl Userspace {
                 active: Default::default(),
                 sticky: Default::default(),
                 closing: Default::default(),
+                firewall: Default::default(),
             }),
             listeners: BTreeMap::new(),
         });
@@ -328,6 +361,17 @@ impl Userspace {
         entry
             .shared
             .close_removed(self.config.removed_endpoint_grace);
+        *entry
+            .shared
+            .firewall
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = (
+            port.load_balancer_ips.clone(),
+            port.load_balancer_source_ranges
+                .iter()
+                .filter_map(|r| parse_range(r))
+                .collect(),
+        );
         *entry
             .shared
             .affinity

@@ -34,6 +34,13 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, external: 
     loop {
         match listener.accept().await {
             Ok((conn, peer)) => {
+                // loadBalancerSourceRanges: a client outside them is turned away at once.
+                if conn
+                    .local_addr()
+                    .is_ok_and(|local| shared.refuses(peer.ip(), local.ip()))
+                {
+                    continue;
+                }
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     if let Err(err) = relay(conn, peer, &shared, external).await {

@@ -109,3 +109,16 @@ async fn connections_to_a_removed_endpoint_close_after_the_grace_period() {
         .unwrap_or(0);
     assert_eq!(n, 0, "the connection outlived its grace period");
 }
+
+#[test]
+fn source_ranges_match_by_prefix() {
+    let r = parse_range("10.1.0.0/16").expect("range");
+    assert!(in_range("10.1.200.3".parse().expect("ip"), r));
+    assert!(!in_range("10.2.0.1".parse().expect("ip"), r));
+    assert!(in_range(
+        "192.0.2.1".parse().expect("ip"),
+        parse_range("0.0.0.0/0").expect("all")
+    ));
+    assert_eq!(parse_range("fe80::/64"), None);
+    assert_eq!(parse_range("10.0.0.0/40"), None);
+}

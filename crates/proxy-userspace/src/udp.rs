@@ -41,6 +41,12 @@ pub(crate) async fn serve(frontend: UdpSocket, shared: Arc<Shared>, external: bo
                 continue;
             }
         };
+        if frontend
+            .local_addr()
+            .is_ok_and(|local| shared.refuses(client.ip(), local.ip()))
+        {
+            continue;
+        }
         let existing = {
             let mut flows = flows.lock().unwrap_or_else(|p| p.into_inner());
             flows.get_mut(&client).map(|f| {

@@ -128,6 +128,24 @@ fn userspace_proxy_balances_pins_and_follows_endpoints() -> anyhow::Result<()> {
     let lb = SocketAddr::new(lb, 80);
     eventually(Duration::from_secs(5), || Ok(hit(lb).ok()))?;
     assert!(pods.contains(&hit(lb)?));
+    // loadBalancerSourceRanges: a Service open to 127/8 answers, one open only to
+    // 192.0.2.0/24 turns this client away.
+    for (name, range) in [("fw-open", "127.0.0.0/8"), ("fw-closed", "192.0.2.0/24")] {
+        apply(
+            &k,
+            &format!("{name}.yaml"),
+            &format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n  selector: {{app: web}}\n  loadBalancerSourceRanges: [{range}]\n  ports: [{{port: 80}}]\n"
+            ),
+        )?;
+    }
+    let open = SocketAddr::new(lb_ip(&k, "fw-open")?, 80);
+    let closed = SocketAddr::new(lb_ip(&k, "fw-closed")?, 80);
+    eventually(Duration::from_secs(5), || Ok(hit(open).ok()))?;
+    assert!(
+        hit(closed).is_err(),
+        "a source outside the ranges got through"
+    );
 
     // No endpoints: refused at once, not a hang.
     let nobody = cluster_addr(&k, "nobody", 80)?;
