@@ -102,11 +102,15 @@ pub(crate) struct Shared {
         std::sync::Mutex<std::collections::HashMap<IpAddr, (SocketAddr, std::time::Instant)>>,
     /// The load-balancer addresses and the source ranges allowed to reach them
     /// (`loadBalancerSourceRanges`; empty: everyone).
-    pub(crate) firewall: RwLock<(Vec<IpAddr>, Vec<(IpAddr, u8)>)>,
+    pub(crate) firewall: RwLock<Firewall>,
     /// Per endpoint, flips to true when its open connections must close.
     pub(crate) closing:
         std::sync::Mutex<std::collections::HashMap<SocketAddr, tokio::sync::watch::Sender<bool>>>,
 }
+
+/// A service port's load-balancer addresses and the source ranges (address, prefix) allowed
+/// to reach them.
+pub(crate) type Firewall = (Vec<IpAddr>, Vec<(IpAddr, u8)>);
 
 /// `a.b.c.d/n` as (address, prefix); IPv4 only, as the ranges the proxy enforces.
 fn parse_range(r: &str) -> Option<(IpAddr, u8)> {
