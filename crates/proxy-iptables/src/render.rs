@@ -45,6 +45,7 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
         "KNET-NODEPORTS",
         "KNET-POSTROUTING",
         "KNET-MARK-MASQ",
+        "KNET-MARK-DROP",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -77,6 +78,12 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                     .map(|ip| (ip, "loadbalancer IP", true)),
             )
             .collect();
+        let fw = chain("KNET-FW", &name.to_string());
+        let ranges: Vec<&String> = port
+            .load_balancer_source_ranges
+            .iter()
+            .filter(|r| !r.contains(':'))
+            .collect();
         for (ip, what, ext) in &frontends {
             let eps = if *ext { &external } else { &cluster };
             if eps.is_empty() {
@@ -90,6 +97,14 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                         ""
                     }
                 );
+            } else if *what == "loadbalancer IP" && !ranges.is_empty() {
+                // loadBalancerSourceRanges: sources in the ranges go on to the service, the
+                // rest are marked and dropped in the filter table.
+                let _ = writeln!(
+                    nat,
+                    "-A KNET-SERVICES -d {ip}/32 -p {p} -m {p} --dport {} -m comment --comment \"{name} loadbalancer IP\" -j {fw}",
+                    port.port
+                );
             } else {
                 let _ = writeln!(
                     nat,
@@ -97,6 +112,13 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                     port.port
                 );
             }
+        }
+        if !ranges.is_empty() && !external.is_empty() && !port.load_balancer_ips.is_empty() {
+            chains.insert(fw.clone());
+            for r in &ranges {
+                let _ = writeln!(nat, "-A {fw} -s {r} -j {svc}");
+            }
+            let _ = writeln!(nat, "-A {fw} -j KNET-MARK-DROP");
         }
         if let Some(np) = port.node_port {
             if external.is_empty() {
@@ -182,7 +204,9 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
             );
         }
     }
-    let mut out = String::from("*filter\n:KNET-SERVICES - [0:0]\n");
+    let mut out = String::from(
+        "*filter\n:KNET-SERVICES - [0:0]\n-A KNET-SERVICES -m mark --mark 0x8000/0x8000 -m comment --comment \"outside loadBalancerSourceRanges\" -j DROP\n",
+    );
     out.push_str(&filter);
     out.push_str("COMMIT\n*nat\n");
     for c in chains
@@ -195,6 +219,7 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
     out.push_str(
         "-A KNET-SERVICES -m comment --comment \"knet service nodeports; must be the last rule\" -m addrtype --dst-type LOCAL -j KNET-NODEPORTS\n\
          -A KNET-MARK-MASQ -j MARK --or-mark 0x4000\n\
+         -A KNET-MARK-DROP -j MARK --or-mark 0x8000\n\
          -A KNET-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n\
          -A KNET-POSTROUTING -j MARK --xor-mark 0x4000\n\
          -A KNET-POSTROUTING -m comment --comment \"knet service traffic requiring SNAT\" -j MASQUERADE --random-fully\n",

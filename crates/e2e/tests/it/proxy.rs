@@ -651,8 +651,7 @@ fn iptables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
 /// One kernel mode, through the real pods, from the node's namespace and from a pod.
 fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
     let mut k = Knet::up_netns(&["--proxy-mode", mode])?;
-    let firewalled = mode == "nftables";
-    if firewalled {
+    {
         // loadBalancerSourceRanges: one Service open to the test's own addresses, one not.
         let fw = |name: &str, range: &str| {
             format!(
@@ -682,7 +681,7 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
     let node: std::net::IpAddr = k.node_ip.parse()?;
     let lb: std::net::IpAddr = lb_ip(&k, "web")?;
     let mut firewall = Vec::new();
-    if firewalled {
+    {
         for svc in ["fw-open", "fw-closed"] {
             let ip: std::net::IpAddr = lb_ip(&k, svc)?;
             firewall.push((svc.to_owned(), ip));
