@@ -18,6 +18,7 @@
 //! compare exactly what `nft` loads.
 
 mod render;
+pub mod trace;
 
 #[cfg(test)]
 mod tests;
