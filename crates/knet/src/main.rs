@@ -4,6 +4,7 @@
 mod echo;
 mod manifest;
 mod service_proxy;
+mod trace;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ enum Command {
     Agent(AgentArgs),
     /// Run only the service proxy, against the API server in a kubeconfig.
     Proxy(service_proxy::ProxyArgs),
+    /// Where the nftables proxy would send a new connection (the packet tracer).
+    Trace(trace::TraceArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -550,6 +553,7 @@ fn main() -> std::process::ExitCode {
             Command::Echo(args) => echo::run(args.listen, args.udp).await,
             Command::Agent(args) => agent_only(args).await,
             Command::Proxy(args) => service_proxy::run_alone(args).await,
+            Command::Trace(args) => trace::run(args).await,
         }
     });
     match result {

@@ -687,7 +687,8 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
             firewall.push((svc.to_owned(), ip));
         }
     }
-    e2e::in_netns(&ns, move || {
+    let closed_lb = firewall.iter().find(|(s, _)| s == "fw-closed").map(|f| f.1);
+    let hit_pods = e2e::in_netns(&ns, move || {
         eventually(Duration::from_secs(5), || Ok(hit(web).ok()))?;
         // 3,000 connections, each endpoint picked at random: 1,000 ± 100 (about 4 sigma).
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -730,8 +731,42 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
             }
         }
         assert!(moved, "affinity never expired");
-        Ok(())
+        Ok(counts.into_keys().collect::<Vec<String>>())
     })?;
+    if mode == "nftables" {
+        // The packet tracer, run on the cluster's objects, names the endpoints the kernel used.
+        let kubeconfig = k.kubeconfig().display().to_string();
+        let trace = |to: SocketAddr, from: &str| {
+            e2e::run_ok(k.command(&e2e::knet_bin().display().to_string()).args([
+                "trace",
+                "--kubeconfig",
+                &kubeconfig,
+                "--from",
+                from,
+                "--node-ip",
+                &k.node_ip,
+                "--pod-cidr",
+                &k.pod_cidr,
+                &to.to_string(),
+            ]))
+        };
+        let traced = trace(web, &k.node_ip)?;
+        let traced: std::collections::BTreeSet<String> = traced
+            .trim()
+            .strip_prefix("dnat ")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|a| a.split(':').next().map(str::to_owned))
+            .collect();
+        let mut used = std::collections::BTreeSet::new();
+        for pod in &hit_pods {
+            used.insert(k.kubectl(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])?);
+        }
+        assert_eq!(traced, used, "tracer and kernel disagree");
+        assert_eq!(trace(nobody, &k.node_ip)?.trim(), "reject");
+        let closed = SocketAddr::new(closed_lb.expect("fw-closed"), 80);
+        assert_eq!(trace(closed, &k.node_ip)?.trim(), "drop");
+    }
     // Scaling 3 → 1: new connections follow within 1 s.
     let started = Instant::now();
     k.kubectl(&["scale", "deploy", "web", "--replicas", "1"])?;
