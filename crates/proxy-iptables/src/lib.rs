@@ -136,32 +136,34 @@ impl IptablesExecutor for IptablesCli {
     }
 }
 
+/// The jump from the nat table's built-in chains into knet's.
+const NAT_JUMP: &[&str] = &[
+    "-m",
+    "comment",
+    "--comment",
+    "knet service portals",
+    "-j",
+    "KNET-SERVICES",
+];
+
+/// The jump from the filter table's built-in chains, for new connections only.
+const FILTER_JUMP: &[&str] = &[
+    "-m",
+    "conntrack",
+    "--ctstate",
+    "NEW",
+    "-m",
+    "comment",
+    "--comment",
+    "knet service portals",
+    "-j",
+    "KNET-SERVICES",
+];
+
 /// The jumps from the built-in chains into knet's: (table, built-in chain, rule).
 const JUMPS: [(&str, &str, &[&str]); 6] = [
-    (
-        "nat",
-        "PREROUTING",
-        &[
-            "-m",
-            "comment",
-            "--comment",
-            "knet service portals",
-            "-j",
-            "KNET-SERVICES",
-        ],
-    ),
-    (
-        "nat",
-        "OUTPUT",
-        &[
-            "-m",
-            "comment",
-            "--comment",
-            "knet service portals",
-            "-j",
-            "KNET-SERVICES",
-        ],
-    ),
+    ("nat", "PREROUTING", NAT_JUMP),
+    ("nat", "OUTPUT", NAT_JUMP),
     (
         "nat",
         "POSTROUTING",
@@ -174,54 +176,9 @@ const JUMPS: [(&str, &str, &[&str]); 6] = [
             "KNET-POSTROUTING",
         ],
     ),
-    (
-        "filter",
-        "INPUT",
-        &[
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "NEW",
-            "-m",
-            "comment",
-            "--comment",
-            "knet service portals",
-            "-j",
-            "KNET-SERVICES",
-        ],
-    ),
-    (
-        "filter",
-        "FORWARD",
-        &[
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "NEW",
-            "-m",
-            "comment",
-            "--comment",
-            "knet service portals",
-            "-j",
-            "KNET-SERVICES",
-        ],
-    ),
-    (
-        "filter",
-        "OUTPUT",
-        &[
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "NEW",
-            "-m",
-            "comment",
-            "--comment",
-            "knet service portals",
-            "-j",
-            "KNET-SERVICES",
-        ],
-    ),
+    ("filter", "INPUT", FILTER_JUMP),
+    ("filter", "FORWARD", FILTER_JUMP),
+    ("filter", "OUTPUT", FILTER_JUMP),
 ];
 
 /// The iptables [`Dataplane`].

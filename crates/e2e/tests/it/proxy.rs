@@ -38,6 +38,20 @@ fn lb_ip(k: &Knet, svc: &str) -> anyhow::Result<std::net::IpAddr> {
     })
 }
 
+/// 3,000 connections to `addr`, which must spread over 3 pods with 1,000 ± 100 each; the
+/// count per pod.
+fn balanced(addr: SocketAddr) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..3000 {
+        *counts.entry(hit(addr)?).or_default() += 1;
+    }
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    for (pod, n) in &counts {
+        assert!((900..=1100).contains(n), "{pod} got {n}: {counts:?}");
+    }
+    Ok(counts)
+}
+
 fn apply(k: &Knet, name: &str, yaml: &str) -> anyhow::Result<()> {
     let p = k.dir.path().join(name);
     std::fs::write(&p, yaml)?;
@@ -111,14 +125,7 @@ fn userspace_proxy_balances_pins_and_follows_endpoints() -> anyhow::Result<()> {
 
     // 3,000 connections over 3 pods: round robin gives each 1,000 (± 100 allows any fair
     // choice).
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for _ in 0..3000 {
-        *counts.entry(hit(web)?).or_default() += 1;
-    }
-    assert_eq!(counts.len(), 3, "{counts:?}");
-    for (pod, n) in &counts {
-        assert!((900..=1100).contains(n), "{pod} got {n}: {counts:?}");
-    }
+    let counts = balanced(web)?;
 
     // NodePort on the node address, and the load-balancer address.
     let pods: Vec<String> = counts.keys().cloned().collect();
@@ -691,14 +698,7 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
     let hit_pods = e2e::in_netns(&ns, move || {
         eventually(Duration::from_secs(5), || Ok(hit(web).ok()))?;
         // 3,000 connections, each endpoint picked at random: 1,000 ± 100 (about 4 sigma).
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for _ in 0..3000 {
-            *counts.entry(hit(web)?).or_default() += 1;
-        }
-        assert_eq!(counts.len(), 3, "{counts:?}");
-        for (pod, n) in &counts {
-            assert!((900..=1100).contains(n), "{pod} got {n}: {counts:?}");
-        }
+        let counts = balanced(web)?;
         assert!(counts.contains_key(&hit(SocketAddr::new(node, 30111))?));
         assert!(counts.contains_key(&hit(SocketAddr::new(lb, 80))?));
         for (svc, ip) in &firewall {
