@@ -10,7 +10,10 @@
 #      (5 fresh runs): time until all 100 are Ready and in the EndpointSlice, and per pod the
 #      delay from its Ready being observed to its ready endpoint being observed;
 #   2. with 100 pods running: knet's RSS against the same knet with none (per-pod agent
-#      overhead), the median RSS of one `knet echo` pod, and CPU over 10 s of idling.
+#      overhead), the median RSS of one `knet echo` pod, and CPU over 10 s of idling;
+#   3. apiload routable: network programming latency as a client sees it, from a pod seen
+#      Ready to the first answer through its ClusterIP (the proxy of the mode: userspace in
+#      loopback, nftables in netns).
 # There is no peer here: kubelet and containerd are not packaged in Debian.
 # Prints a summary (median, with the smallest and largest run in brackets). Only 127.0.0.0/8
 # and addresses inside the script's own namespace are used. Raw output: $BENCH_WORK
@@ -96,6 +99,13 @@ for mode in "${modes[@]}"; do
       "pods_idle_cpu_pct=$(awk -v a="$p0" -v b="$p1" -v hz="$hz" 'BEGIN {printf "%.2f", (b-a)*100/hz/10}')"
     stop_knet
   done
+  echo "== $mode: 3. pod Ready → routable through the ClusterIP (3 fresh runs × 20 rounds)"
+  for run in $(seq 3); do
+    start_knet "$mode-routable-$run"
+    out=$(in_ns "$APILOAD" routable --kubeconfig "$KCFG" --rounds 20)
+    record "routable-$mode $out"
+    stop_knet
+  done
   if [ "$mode" = netns ]; then
     ip netns delete "$NS"
   fi
@@ -114,4 +124,6 @@ for mode in "${modes[@]}"; do
   echo "  one knet echo pod RSS:      $(summary "rss-$mode" echo_rss_kb 0) KiB"
   echo "  knet idle CPU ($N pods):    $(summary "rss-$mode" idle_cpu_pct 2) %"
   echo "  pods' idle CPU, all $N:     $(summary "rss-$mode" pods_idle_cpu_pct 2) %"
+  echo "  Ready → routable p50:       $(summary "routable-$mode" ready_to_routable_p50_ms 1) ms"
+  echo "  Ready → routable p99:       $(summary "routable-$mode" ready_to_routable_p99_ms 1) ms"
 done

@@ -64,6 +64,21 @@ enum Cmd {
     Etcd(EtcdArgs),
     /// Scale `knet echo` pods 1 → N → 1: time to Ready and into the EndpointSlice.
     Pods(PodsArgs),
+    /// Scale a Deployment 0 → 1 behind a ClusterIP, N times: pod Ready → first answer there.
+    Routable(RoutableArgs),
+}
+
+#[derive(Args)]
+struct RoutableArgs {
+    /// Kubeconfig of the cluster under test (its server must be on loopback).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// Namespace for the Deployment and Service (created if missing).
+    #[arg(long, default_value = "routable")]
+    namespace: String,
+    /// Rounds of 0 → 1 → 0.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
 }
 
 #[derive(Args)]
@@ -182,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Store(a) => store_writes(&a),
         Cmd::Etcd(a) => etcd_writes(&a).await,
         Cmd::Pods(a) => pods(&a).await,
+        Cmd::Routable(a) => routable(&a).await,
     }
 }
 
@@ -844,6 +860,124 @@ async fn pods(args: &PodsArgs) -> anyhow::Result<()> {
         stats("ready_to_endpoint_", &mut delays),
         ms(down_ready),
         ms(down_slice),
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// routable
+
+/// One HTTP/1.0 GET over a fresh connection: whether anything came back.
+async fn answers(addr: SocketAddr) -> bool {
+    let Ok(Ok(mut s)) = tokio::time::timeout(
+        Duration::from_millis(200),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    else {
+        return false;
+    };
+    if s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await,
+        Ok(Ok(n)) if n > 0
+    )
+}
+
+/// Network programming latency as a client sees it: a Deployment behind a ClusterIP is
+/// scaled from 0 to 1; from the moment its pod is seen Ready, a client polls the ClusterIP
+/// every millisecond until the pod answers. Then back to 0, until the ClusterIP refuses.
+async fn routable(args: &RoutableArgs) -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Patch, PatchParams};
+
+    let client = client(&args.kubeconfig).await?;
+    ensure_namespace(&client, &args.namespace).await?;
+    let ns = args.namespace.as_str();
+    let deploy: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "one"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "one"}},
+            "template": {
+                "metadata": {"labels": {"app": "one"}},
+                "spec": {"terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "echo", "image": "knet/echo", "ports": [{"containerPort": 80}]}]},
+            },
+        },
+    }))?;
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "one"},
+        "spec": {"selector": {"app": "one"}, "ports": [{"port": 80}]},
+    }))?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    deployments.create(&PostParams::default(), &deploy).await?;
+    let svc = Api::<Service>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &svc)
+        .await?;
+    let ip: IpAddr = svc
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .context("no ClusterIP")?
+        .parse()?;
+    let addr = SocketAddr::new(ip, 80);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let scale = |n: i32| {
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .patch_scale(
+                    "one",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"replicas": n}})),
+                )
+                .await
+        }
+    };
+    let ready = |p: &Pod| {
+        p.metadata.deletion_timestamp.is_none()
+            && p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    let mut delays = Vec::new();
+    for round in 0..args.rounds {
+        scale(1).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let seen_ready = loop {
+            let list = pods.list(&ListParams::default().labels("app=one")).await?;
+            if list.items.iter().any(ready) {
+                break Instant::now();
+            }
+            if Instant::now() > deadline {
+                bail!("round {round}: no Ready pod after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        while !answers(addr).await {
+            if Instant::now() > deadline {
+                bail!("round {round}: ClusterIP never answered");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        delays.push(ms(seen_ready.elapsed()));
+        scale(0).await?;
+        while answers(addr).await {
+            if Instant::now() > deadline + Duration::from_secs(30) {
+                bail!("round {round}: ClusterIP still answers after scaling to 0");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    println!(
+        "routable rounds={} {}",
+        args.rounds,
+        stats("ready_to_routable_", &mut delays)
     );
     Ok(())
 }
