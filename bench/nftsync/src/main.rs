@@ -27,6 +27,10 @@ struct Args {
     /// Only write the full script to this file (for timing `nft -f` by hand).
     #[arg(long)]
     dump: Option<std::path::PathBuf>,
+    /// Instead of timing syncs: after a full sync, time this many TCP connects through the
+    /// first service's ClusterIP (DNATed to a listener of this process on 127.0.0.1).
+    #[arg(long)]
+    first_packet: Option<usize>,
 }
 
 fn addr(base: u32, i: u32) -> IpAddr {
@@ -62,6 +66,53 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// Connect latency through a ClusterIP among `args.services`: the first service's only
+/// endpoint is a listener here, so each connect crosses the whole dispatch path.
+async fn first_packet(args: &Args, mut state: ProxyState, n: usize) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    state.endpoints.insert(
+        name(0),
+        Arc::new(vec![Endpoint::ready("127.0.0.1".parse()?, port)]),
+    );
+    let mut d = proxy_nftables::Nftables::new(
+        proxy_nftables::Config {
+            node_name: "bench".into(),
+            pod_cidr: Some("10.128.0.0/9".into()),
+            node_ip: "192.0.2.1".parse()?,
+        },
+        proxy_nftables::NftCli::check()?,
+    );
+    let full = Changes {
+        services: Default::default(),
+        full: true,
+    };
+    d.sync(&state, &full).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let vip: std::net::SocketAddr = "10.96.0.1:80".parse()?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let s = std::net::TcpStream::connect_timeout(&vip, std::time::Duration::from_secs(2))?;
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+        drop(s);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((p * times.len() as f64) as usize).min(times.len() - 1)];
+    println!(
+        "first_packet services={} connects={n} p50_us={:.1} p99_us={:.1}",
+        args.services,
+        pct(0.5),
+        pct(0.99)
+    );
+    d.cleanup()?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -77,6 +128,9 @@ async fn main() -> anyhow::Result<()> {
     let mut state = ProxyState::default();
     for i in 0..args.services {
         add(&mut state, i, args.endpoints, 0);
+    }
+    if let Some(n) = args.first_packet {
+        return first_packet(&args, state, n).await;
     }
     if let Some(path) = &args.dump {
         let config = proxy_nftables::Config {
