@@ -141,7 +141,15 @@ pub fn piece(
     let has_external = port.node_port.is_some()
         || !port.external_ips.is_empty()
         || !port.load_balancer_ips.is_empty();
-    if has_external && !external_eps.is_empty() {
+    // With the Local policy the external chain exists as long as the Service has endpoints
+    // anywhere: pods and the node itself are sent to any endpoint (as kube-proxy
+    // short-circuits them); only traffic from elsewhere needs a local endpoint, or is dropped.
+    let external_chain = if port.external_local {
+        !c.cluster.is_empty()
+    } else {
+        !external_eps.is_empty()
+    };
+    if has_external && external_chain {
         let mut rules = Vec::new();
         if port.external_local {
             if let Some(pods) = &config.pod_cidr {
@@ -149,7 +157,11 @@ pub fn piece(
             }
             rules.push("fib saddr type local jump mark-for-masquerade".to_owned());
             rules.push(format!("fib saddr type local goto service-{sfx}"));
-            rules.push(format!("goto local-{sfx}"));
+            if c.local.is_empty() {
+                rules.push("drop".to_owned());
+            } else {
+                rules.push(format!("goto local-{sfx}"));
+            }
         } else {
             rules.push("jump mark-for-masquerade".to_owned());
             rules.push(format!("goto service-{sfx}"));
@@ -178,7 +190,7 @@ pub fn piece(
         .filter(|ip| ipv4(ip))
     {
         let key = format!("{ip} . {p} . {}", port.port);
-        if external_eps.is_empty() {
+        if !external_chain {
             out.elements[2].push((key, nowhere.clone()));
         } else {
             out.elements[0].push((key, format!("goto external-{sfx}")));
@@ -205,7 +217,7 @@ pub fn piece(
     }
     if let Some(np) = port.node_port {
         let key = format!("{p} . {np}");
-        if external_eps.is_empty() {
+        if !external_chain {
             out.elements[3].push((key, nowhere.clone()));
         } else {
             out.elements[1].push((key, format!("goto external-{sfx}")));

@@ -154,6 +154,9 @@ fn run_chain(
         if let Some(target) = r.strip_prefix("goto ") {
             return run_chain(pieces, target, pkt, depth + 1);
         }
+        if r == "drop" {
+            return Verdict::Drop;
+        }
         if r.contains(" dnat ip to numgen ") {
             let (items, _) = braces(r).unwrap_or_default();
             let eps = items
@@ -354,10 +357,8 @@ mod tests {
         np.dst_local = true;
         assert_eq!(trace(&t, &np), Verdict::Drop);
         np.src = "10.244.0.9".parse().expect("ip");
-        assert_eq!(
-            trace(&t, &np),
-            Verdict::Drop,
-            "no local endpoint on n1 for the NodePort"
-        );
+        // A pod still reaches the Service's endpoints on other nodes (kube-proxy's
+        // short-circuit of pod traffic).
+        assert_eq!(trace(&t, &np), dnat(&["10.244.1.2:8080"]));
     }
 }

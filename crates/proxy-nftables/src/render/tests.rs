@@ -90,8 +90,16 @@ fn no_endpoints_reject_and_local_policy_drops() {
         out.contains("10.96.0.12 . tcp . 80 : goto reject-chain"),
         "{out}"
     );
-    // Endpoints exist, but none on this node: external traffic is dropped, ClusterIP works.
-    assert!(out.contains("tcp . 30080 : drop"), "{out}");
+    // Endpoints exist, but none on this node: traffic from elsewhere is dropped in the
+    // external chain, pods and the node go to the cluster chain, the ClusterIP works.
+    assert!(
+        out.contains("tcp . 30080 : goto external-ns/np/tcp/http"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\t\tip saddr 10.244.0.0/16 goto service-ns/np/tcp/http\n\t\tfib saddr type local jump mark-for-masquerade\n\t\tfib saddr type local goto service-ns/np/tcp/http\n\t\tdrop\n"),
+        "{out}"
+    );
     assert!(
         out.contains("10.96.0.11 . tcp . 80 : goto service-ns/np/tcp/http"),
         "{out}"
