@@ -30,7 +30,10 @@ use std::process::{Command, Stdio};
 use proxy::runner::SyncError;
 use proxy::{Changes, Dataplane, ProxyState};
 
-pub use render::{Leftovers, Piece, TABLE, piece, pieces, render, render_full, render_partial};
+pub use render::{
+    Leftovers, Piece, SLOT, Slots, TABLE, piece, pieces, pieces_with, render, render_full,
+    render_partial,
+};
 
 /// What the renderer needs besides the state.
 #[derive(Debug, Clone)]
@@ -158,6 +161,8 @@ pub struct Nftables<E: NftExecutor> {
     loaded: Option<std::collections::BTreeMap<proxy::ServicePortName, Piece>>,
     /// Chains and sets the last partial sync flushed, for this one to delete.
     leftovers: Leftovers,
+    /// The ranges of the shared `endpoints` map in the loaded table.
+    slots: Slots,
 }
 
 /// What stale UDP conntrack entries are judged against.
@@ -227,6 +232,7 @@ impl<E: NftExecutor> Nftables<E> {
             udp: UdpView::default(),
             loaded: None,
             leftovers: Leftovers::default(),
+            slots: Slots::default(),
         }
     }
 
@@ -241,6 +247,7 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
     async fn sync(&mut self, state: &ProxyState, changes: &Changes) -> Result<(), SyncError> {
         // A full sync rewrites the table; otherwise only the changed services' pieces are
         // rendered again and the difference is loaded.
+        self.slots.settle();
         let (script, table, leftovers) = match self.loaded.take() {
             Some(mut table) if !changes.full => {
                 let mut names: std::collections::BTreeSet<proxy::ServicePortName> = table
@@ -261,9 +268,23 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
                     .iter()
                     .filter_map(|n| {
                         let port = state.services.get(n)?;
-                        Some((n.clone(), piece(n, port, state, &self.config)))
+                        Some((
+                            n.clone(),
+                            piece(n, port, state, &self.config, &mut self.slots),
+                        ))
                     })
                     .collect();
+                // Pick chains that are gone give their map ranges back (from the next sync on).
+                for (n, p) in &old {
+                    for (chain, _) in &p.chains {
+                        let kept = new
+                            .get(n)
+                            .is_some_and(|q| q.chains.iter().any(|(c, _)| c == chain));
+                        if !kept {
+                            self.slots.release(chain);
+                        }
+                    }
+                }
                 let (script, next) = render_partial(&old, &new, &names, &self.leftovers);
                 for n in &names {
                     match new.get(n) {
@@ -278,7 +299,8 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
                 (script, table, next)
             }
             _ => {
-                let all = pieces(state, &self.config);
+                self.slots = Slots::default();
+                let all = pieces_with(state, &self.config, &mut self.slots);
                 (render_full(&all), all, Leftovers::default())
             }
         };

@@ -1,5 +1,6 @@
 //! The pure part: [`ProxyState`] to an nft script.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -77,6 +78,50 @@ pub struct Piece {
     pub cluster_ips: Vec<IpAddr>,
     /// The endpoint addresses, for `hairpin` (`ip . ip`: a pod reaching itself).
     pub endpoint_ips: Vec<IpAddr>,
+    /// Elements of the shared `endpoints` map: (numgen value, `ip . port`).
+    pub endpoints: Vec<(String, String)>,
+}
+
+/// How many numgen values a pick chain owns in the shared `endpoints` map; a chain with more
+/// endpoints than this keeps an anonymous map of its own.
+pub const SLOT: u32 = 1024;
+
+/// Which range of the shared `endpoints` map each pick chain owns. One named map instead of an
+/// anonymous one per chain: nft spends about 2 ms per anonymous map, which at 10,000 services
+/// was most of a full load. Ranges given up by a sync are reused only from the next one on,
+/// so one transaction never deletes and adds the same key for two chains.
+#[derive(Debug, Default, Clone)]
+pub struct Slots {
+    by_chain: BTreeMap<String, u32>,
+    free: Vec<u32>,
+    released: Vec<u32>,
+    next: u32,
+}
+
+impl Slots {
+    fn get(&mut self, chain: &str) -> u32 {
+        if let Some(base) = self.by_chain.get(chain) {
+            return *base;
+        }
+        let base = self.free.pop().unwrap_or_else(|| {
+            self.next += SLOT;
+            self.next
+        });
+        self.by_chain.insert(chain.to_owned(), base);
+        base
+    }
+
+    /// Gives up the range of a chain that is gone.
+    pub fn release(&mut self, chain: &str) {
+        if let Some(base) = self.by_chain.remove(chain) {
+            self.released.push(base);
+        }
+    }
+
+    /// Makes ranges released by earlier syncs available again (call before a sync).
+    pub fn settle(&mut self) {
+        self.free.append(&mut self.released);
+    }
 }
 
 /// The piece of one service port.
@@ -85,6 +130,7 @@ pub fn piece(
     port: &ServicePort,
     state: &ProxyState,
     config: &Config,
+    slots: &mut Slots,
 ) -> Piece {
     let mut out = Piece::default();
     if name.protocol == Protocol::Sctp {
@@ -120,6 +166,7 @@ pub fn piece(
             port,
             &c.cluster,
             config,
+            slots,
         );
     }
     if !c.local.is_empty() {
@@ -130,6 +177,7 @@ pub fn piece(
             port,
             &c.local,
             config,
+            slots,
         );
     }
     let cluster_target = if port.internal_local {
@@ -231,10 +279,19 @@ pub fn pieces(
     state: &ProxyState,
     config: &Config,
 ) -> std::collections::BTreeMap<ServicePortName, Piece> {
+    pieces_with(state, config, &mut Slots::default())
+}
+
+/// Every service port's piece, with ranges of the `endpoints` map from `slots`.
+pub fn pieces_with(
+    state: &ProxyState,
+    config: &Config,
+    slots: &mut Slots,
+) -> std::collections::BTreeMap<ServicePortName, Piece> {
     state
         .services
         .iter()
-        .map(|(n, p)| (n.clone(), piece(n, p, state, config)))
+        .map(|(n, p)| (n.clone(), piece(n, p, state, config, slots)))
         .collect()
 }
 
@@ -277,6 +334,15 @@ pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) 
         out,
         "\tset cluster-ips {{\n\t\ttype ipv4_addr\n{}\t}}\n",
         elements(ips.iter().map(ToString::to_string).collect())
+    );
+    let eps: Vec<String> = pieces
+        .values()
+        .flat_map(|p| p.endpoints.iter().map(|(k, v)| format!("{k} : {v}")))
+        .collect();
+    let _ = write!(
+        out,
+        "\tmap endpoints {{\n\t\ttypeof numgen random mod 2 : ip daddr . tcp dport\n{}\t}}\n",
+        elements(eps)
     );
     for (i, (map, key)) in MAPS.iter().enumerate() {
         let items = pieces
@@ -391,6 +457,16 @@ pub fn render_partial(
                 }
             }
         }
+        for (k, v) in &o.endpoints {
+            if !n.endpoints.iter().any(|e| e.0 == *k && e.1 == *v) {
+                let _ = writeln!(out, "delete element ip {TABLE} endpoints {{ {k} }}");
+            }
+        }
+        for (k, v) in &n.endpoints {
+            if !o.endpoints.iter().any(|e| e.0 == *k && e.1 == *v) {
+                let _ = writeln!(out, "add element ip {TABLE} endpoints {{ {k} : {v} }}");
+            }
+        }
         for (chain, _) in &o.chains {
             if !n.chains.iter().any(|(c, _)| c == chain) {
                 let _ = writeln!(out, "flush chain ip {TABLE} {chain}");
@@ -463,6 +539,7 @@ fn pick(
     port: &ServicePort,
     eps: &[&Endpoint],
     config: &Config,
+    slots: &mut Slots,
 ) {
     let mut rules = Vec::new();
     if let Some(pods) = &config.pod_cidr {
@@ -478,6 +555,22 @@ fn pick(
         // Lean: one chain per service. A pod reaching itself through its Service (hairpin) is
         // masqueraded in postrouting through the global `hairpin` set.
         out.endpoint_ips.extend(eps.iter().map(|e| e.ip));
+        if eps.len() <= SLOT as usize {
+            let base = slots.get(&chain);
+            for (i, ep) in eps.iter().enumerate() {
+                out.endpoints.push((
+                    (base + i as u32).to_string(),
+                    format!("{} . {}", ep.ip, ep.port),
+                ));
+            }
+            rules.push(format!(
+                "meta l4proto {} dnat ip to numgen random mod {} offset {base} map @endpoints",
+                proto(name.protocol),
+                eps.len()
+            ));
+            out.chains.push((chain, rules));
+            return;
+        }
         let arms: Vec<String> = eps
             .iter()
             .enumerate()

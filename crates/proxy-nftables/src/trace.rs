@@ -157,6 +157,29 @@ fn run_chain(
         if r == "drop" {
             return Verdict::Drop;
         }
+        if let Some(rest) = r.split(" dnat ip to numgen random mod ").nth(1)
+            && rest.ends_with("map @endpoints")
+        {
+            // `N offset BASE map @endpoints`: values BASE..BASE+N of the shared map.
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let n: u32 = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);
+            let base: u32 = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
+            let eps = (base..base + n)
+                .filter_map(|k| {
+                    let k = k.to_string();
+                    let v = pieces
+                        .values()
+                        .flat_map(|p| p.endpoints.iter())
+                        .find(|(key, _)| *key == k)?;
+                    let (ip, port) = v.1.split_once(" . ")?;
+                    Some(SocketAddr::new(
+                        ip.trim().parse().ok()?,
+                        port.trim().parse().ok()?,
+                    ))
+                })
+                .collect();
+            return Verdict::Dnat(eps);
+        }
         if r.contains(" dnat ip to numgen ") {
             let (items, _) = braces(r).unwrap_or_default();
             let eps = items

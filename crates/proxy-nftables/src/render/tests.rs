@@ -60,7 +60,8 @@ fn a_cluster_ip_service_with_two_endpoints() {
     let want = [
         "table ip knet {}\ndelete table ip knet\ntable ip knet {",
         "elements = { 10.96.0.10 . tcp . 80 : goto service-ns/web/tcp/http }",
-        "\tchain service-ns/web/tcp/http {\n\t\tip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.0.2 . 8080, 1 : 10.244.0.3 . 8080 }\n\t}",
+        "\tchain service-ns/web/tcp/http {\n\t\tip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat ip to numgen random mod 2 offset 1024 map @endpoints\n\t}",
+        "\tmap endpoints {\n\t\ttypeof numgen random mod 2 : ip daddr . tcp dport\n\t\telements = { 1024 : 10.244.0.2 . 8080, 1025 : 10.244.0.3 . 8080, ",
         "\tset cluster-ips {\n\t\ttype ipv4_addr\n\t\telements = { 10.96.0.10 }\n\t}",
         "\tset hairpin {\n\t\ttype ipv4_addr . ipv4_addr\n\t\telements = { 10.244.0.2 . 10.244.0.2, 10.244.0.3 . 10.244.0.3 }\n\t}",
         "ct status dnat ip saddr . ip daddr @hairpin masquerade",
