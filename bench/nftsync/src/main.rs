@@ -92,7 +92,9 @@ async fn first_packet(args: &Args, mut state: ProxyState, n: usize) -> anyhow::R
         services: Default::default(),
         full: true,
     };
-    d.sync(&state, &full).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    d.sync(&state, &full)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let vip: std::net::SocketAddr = "10.96.0.1:80".parse()?;
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
