@@ -378,7 +378,11 @@ pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) 
     }
     out.push_str("}\n");
     if !eps.is_empty() {
-        let _ = writeln!(out, "add element ip {TABLE} endpoints {{ {} }}", eps.join(", "));
+        let _ = writeln!(
+            out,
+            "add element ip {TABLE} endpoints {{ {} }}",
+            eps.join(", ")
+        );
     }
     out
 }
