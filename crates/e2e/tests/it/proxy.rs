@@ -372,10 +372,9 @@ fn wrr_follows_pod_weights() -> anyhow::Result<()> {
 fn lc_avoids_the_endpoint_with_open_connections() -> anyhow::Result<()> {
     let k = Knet::up(&["--proxy-mode", "userspace"])?;
     let s = ready_service(&k, &weighted("lc"), 2)?;
-    // Hold two connections open, each answered once (keep-alive), and note their pods.
-    let mut held = Vec::new();
-    let mut busy = BTreeMap::new();
-    for _ in 0..2 {
+    // Six connections held open, each answered once (keep-alive): lc spreads them 3 and 3.
+    let mut held: Vec<(String, TcpStream)> = Vec::new();
+    for _ in 0..6 {
         let mut c = TcpStream::connect(s)?;
         c.set_read_timeout(Some(Duration::from_secs(5)))?;
         c.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")?;
@@ -387,28 +386,13 @@ fn lc_avoids_the_endpoint_with_open_connections() -> anyhow::Result<()> {
         } else {
             "b"
         };
-        *busy.entry(pod).or_insert(0) += 1;
-        held.push(c);
+        held.push((pod.to_owned(), c));
     }
-    // lc spread the two held connections one per pod; two more held on `a` make `b` the
-    // least connected (by two, so a short connection still closing on `b` does not tie), so
-    // every new short connection goes to `b`.
-    assert_eq!(busy.len(), 2, "{busy:?}");
-    let mut extra = Vec::new();
-    for _ in 0..20 {
-        let mut c = TcpStream::connect(s)?;
-        c.set_read_timeout(Some(Duration::from_secs(5)))?;
-        c.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")?;
-        let mut buf = [0u8; 4096];
-        let n = c.read(&mut buf)?;
-        if String::from_utf8_lossy(&buf[..n]).contains("\"pod\":\"a\"") {
-            extra.push(c);
-            if extra.len() == 2 {
-                break;
-            }
-        }
-    }
-    assert_eq!(extra.len(), 2, "connections did not reach a");
+    let on_a = held.iter().filter(|(p, _)| p == "a").count();
+    assert_eq!(on_a, 3, "lc did not spread the held connections evenly");
+    // Close the ones on `b`: `a` keeps 3 open, `b` none, so every new connection goes to `b`.
+    held.retain(|(p, _)| p == "a");
+    std::thread::sleep(Duration::from_millis(300));
     for _ in 0..50 {
         assert_eq!(hit(s)?, "b");
     }
