@@ -2,7 +2,8 @@
 # from bench_work).
 #
 # start_knet runs `knet up` in loopback mode, or with KNET_NETNS set, `--network netns` inside
-# that network namespace (which the caller made); KNET_ARGS adds flags.
+# that network namespace (which the caller made); KNET_NETWORK overrides the network mode and
+# KNET_ARGS adds flags.
 
 # bench_work DEFAULT: a fresh, empty $BENCH_WORK (else DEFAULT) as WORK, with RESULTS in it.
 bench_work() {
@@ -41,6 +42,7 @@ start_knet() {
   if [ -n "${KNET_NETNS:-}" ]; then
     wrap=(ip netns exec "$KNET_NETNS") network=netns
   fi
+  network=${KNET_NETWORK:-$network}
   # shellcheck disable=SC2086
   "${wrap[@]}" "$KNET" up --data-dir "$KDIR" --api-addr 127.0.0.1:0 --network "$network" ${KNET_ARGS:-} \
     </dev/null >"$KDIR.stdout" 2>"$KDIR.stderr" &

@@ -141,27 +141,10 @@ done
 [ -n "$NGINX_WORKER" ] || { echo "nginx did not start:" >&2; cat "$WORK/nginx/stderr" "$WORK/nginx/error.log" >&2; exit 1; }
 
 echo "== knet up (userspace proxy)"
-KDIR=$WORK/knet
-mkdir -p "$KDIR" "$KDIR-home"
-ip netns exec "$NS" "$KNET" up --data-dir "$KDIR" --network loopback --proxy-mode userspace \
-  --api-addr 127.0.0.1:0 --pod-cidr 127.212.0.0/24 --service-cidr 127.213.0.0/24 \
-  --node-ip 127.214.0.1 --lb-pool 127.214.0.128/25 \
-  </dev/null >"$KDIR.stdout" 2>"$KDIR.stderr" &
-KPID=$!
-PIDS+=("$KPID")
-line=""
-for _ in $(seq 300); do
-  line=$(grep -m1 '^knet: ready' "$KDIR.stdout" || true)
-  [ -n "$line" ] && break
-  kill -0 "$KPID" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$line" ]; then
-  echo "knet did not become ready within 30 s; stderr:" >&2
-  cat "$KDIR.stderr" >&2
-  exit 1
-fi
-echo "$line"
+KNET_NETNS=$NS KNET_NETWORK=loopback \
+  KNET_ARGS="--proxy-mode userspace --pod-cidr 127.212.0.0/24 --service-cidr 127.213.0.0/24 --node-ip 127.214.0.1 --lb-pool 127.214.0.128/25" \
+  start_knet proxy
+mkdir -p "$KDIR-home"
 kc() { ns env HOME="$KDIR-home" timeout 120 kubectl --kubeconfig "$KDIR/kubeconfig" "$@"; }
 kc apply -f - <<EOF
 apiVersion: v1

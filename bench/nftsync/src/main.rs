@@ -88,10 +88,7 @@ async fn first_packet(args: &Args, mut state: ProxyState, n: usize) -> anyhow::R
         },
         proxy_nftables::NftCli::check()?,
     );
-    let full = Changes {
-        services: Default::default(),
-        full: true,
-    };
+    let full = Changes::full();
     d.sync(&state, &full)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -143,10 +140,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, proxy_nftables::render(&state, &config))?;
         return Ok(());
     }
-    let full = Changes {
-        services: Default::default(),
-        full: true,
-    };
+    let full = Changes::full();
     let started = Instant::now();
     d.sync(&state, &full)
         .await
@@ -156,10 +150,7 @@ async fn main() -> anyhow::Result<()> {
     for g in 1..=args.changes {
         let i = (g * 7) % args.services;
         add(&mut state, i, args.endpoints, g);
-        let changes = Changes {
-            services: [name(i).service].into(),
-            full: false,
-        };
+        let changes = Changes::of([name(i).service]);
         let started = Instant::now();
         d.sync(&state, &changes)
             .await

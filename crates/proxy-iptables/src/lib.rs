@@ -79,6 +79,24 @@ fn run(
         .map_err(|e| IptablesError::Spawn(name, e))
 }
 
+/// Runs `name` and fails with its stderr, labelled `what`, unless it exits 0.
+fn run_ok(
+    name: &'static str,
+    what: &'static str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<(), IptablesError> {
+    let out = run(name, args, stdin)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(IptablesError::Rejected(
+            what,
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ))
+    }
+}
+
 impl IptablesCli {
     /// Checks that `iptables-restore` runs here.
     pub fn check() -> Result<IptablesCli, IptablesError> {
@@ -89,15 +107,12 @@ impl IptablesCli {
 
 impl IptablesExecutor for IptablesCli {
     fn restore(&mut self, rules: &str) -> Result<(), IptablesError> {
-        let out = run("iptables-restore", &["--noflush"], Some(rules))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(IptablesError::Rejected(
-                "iptables-restore",
-                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            ))
-        }
+        run_ok(
+            "iptables-restore",
+            "iptables-restore",
+            &["--noflush"],
+            Some(rules),
+        )
     }
 
     fn ensure_jump(
@@ -113,15 +128,7 @@ impl IptablesExecutor for IptablesCli {
         }
         let mut insert = vec!["-w", "-t", table, "-I", chain];
         insert.extend_from_slice(rule);
-        let out = run("iptables", &insert, None)?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(IptablesError::Rejected(
-                "iptables -I",
-                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            ))
-        }
+        run_ok("iptables", "iptables -I", &insert, None)
     }
 
     fn knet_chains(&mut self, table: &str) -> Result<BTreeSet<String>, IptablesError> {

@@ -5,47 +5,65 @@ use proxy::{Changes, Dataplane, Endpoint, ProxyState, ServicePort, ServicePortNa
 
 use super::*;
 
-fn udp_state(endpoints: &[&str]) -> ProxyState {
-    let name = ServicePortName {
-        service: ServiceKey {
-            namespace: "ns".into(),
-            name: "dns".into(),
-        },
-        port: String::new(),
-        protocol: Protocol::Udp,
-    };
+/// Services `(name, ClusterIP, endpoint addresses)` on `port` → `target` over `protocol`.
+fn state(
+    protocol: Protocol,
+    (port, target): (u16, u16),
+    services: &[(&str, &str, &[&str])],
+) -> ProxyState {
     let mut s = ProxyState::default();
-    s.services.insert(
-        name.clone(),
-        Arc::new(ServicePort::cluster_ip(
-            "10.96.0.10".parse().expect("ip"),
-            53,
-        )),
-    );
-    let eps: Vec<Endpoint> = endpoints
-        .iter()
-        .map(|ip| Endpoint::ready(ip.parse().expect("ip"), 5353))
-        .collect();
-    if !eps.is_empty() {
-        s.endpoints.insert(name, Arc::new(eps));
+    for (svc, ip, eps) in services {
+        let name = ServicePortName {
+            service: ServiceKey {
+                namespace: "ns".into(),
+                name: (*svc).into(),
+            },
+            port: String::new(),
+            protocol,
+        };
+        s.services.insert(
+            name.clone(),
+            Arc::new(ServicePort::cluster_ip(ip.parse().expect("ip"), port)),
+        );
+        let eps: Vec<Endpoint> = eps
+            .iter()
+            .map(|e| Endpoint::ready(e.parse().expect("ip"), target))
+            .collect();
+        if !eps.is_empty() {
+            s.endpoints.insert(name, Arc::new(eps));
+        }
     }
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn stale_udp_flows_are_deleted() {
-    let mut d = Nftables::new(
+fn udp_state(endpoints: &[&str]) -> ProxyState {
+    state(
+        Protocol::Udp,
+        (53, 5353),
+        &[("dns", "10.96.0.10", endpoints)],
+    )
+}
+
+fn tcp_state(services: &[(&str, &str, &[&str])]) -> ProxyState {
+    state(Protocol::Tcp, (80, 8080), services)
+}
+
+/// A dataplane that records what it would load.
+fn recording() -> Nftables<Recording> {
+    Nftables::new(
         Config {
             node_name: "n".into(),
             pod_cidr: None,
             node_ip: "192.0.2.1".parse().expect("ip"),
         },
         Recording::default(),
-    );
-    let changes = Changes {
-        services: Default::default(),
-        full: true,
-    };
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn stale_udp_flows_are_deleted() {
+    let mut d = recording();
+    let changes = Changes::full();
     // No endpoints yet, then one: flows to the ClusterIP (rejected so far) are flushed.
     d.sync(&udp_state(&[]), &changes).await.expect("sync");
     d.sync(&udp_state(&["10.244.0.5"]), &changes)
@@ -67,57 +85,17 @@ async fn stale_udp_flows_are_deleted() {
     assert_eq!(d.exec.scripts.len(), 3);
 }
 
-fn tcp_state(services: &[(&str, &str, &[&str])]) -> ProxyState {
-    let mut s = ProxyState::default();
-    for (svc, ip, eps) in services {
-        let name = ServicePortName {
-            service: ServiceKey {
-                namespace: "ns".into(),
-                name: (*svc).into(),
-            },
-            port: String::new(),
-            protocol: Protocol::Tcp,
-        };
-        s.services.insert(
-            name.clone(),
-            Arc::new(ServicePort::cluster_ip(ip.parse().expect("ip"), 80)),
-        );
-        let eps: Vec<Endpoint> = eps
-            .iter()
-            .map(|e| Endpoint::ready(e.parse().expect("ip"), 8080))
-            .collect();
-        if !eps.is_empty() {
-            s.endpoints.insert(name, Arc::new(eps));
-        }
-    }
-    s
-}
-
 fn only(svc: &str) -> Changes {
-    Changes {
-        services: [ServiceKey {
-            namespace: "ns".into(),
-            name: svc.into(),
-        }]
-        .into(),
-        full: false,
-    }
+    Changes::of([ServiceKey {
+        namespace: "ns".into(),
+        name: svc.into(),
+    }])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn partial_syncs_touch_only_the_changed_service() {
-    let mut d = Nftables::new(
-        Config {
-            node_name: "n".into(),
-            pod_cidr: None,
-            node_ip: "192.0.2.1".parse().expect("ip"),
-        },
-        Recording::default(),
-    );
-    let full = Changes {
-        services: Default::default(),
-        full: true,
-    };
+    let mut d = recording();
+    let full = Changes::full();
     let a = ("a", "10.96.0.1", &["10.244.0.1"][..]);
     d.sync(&tcp_state(&[a, ("b", "10.96.0.2", &["10.244.0.2"])]), &full)
         .await

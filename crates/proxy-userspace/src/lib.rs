@@ -77,17 +77,26 @@ pub(crate) struct Backends {
 impl Backends {
     /// The endpoints as the scheduler sees them now.
     pub(crate) fn candidates(&self) -> Vec<scheduler::Candidate> {
-        self.addrs
-            .iter()
-            .zip(&self.weights)
-            .zip(&self.active)
-            .map(|((addr, weight), active)| scheduler::Candidate {
-                addr: *addr,
-                weight: *weight,
-                active: active.load(Ordering::Relaxed),
-            })
-            .collect()
+        candidates(&self.addrs, &self.weights, &self.active)
     }
+}
+
+/// Endpoints as a scheduler sees them: address, weight and open connections now.
+fn candidates(
+    addrs: &[SocketAddr],
+    weights: &[u32],
+    active: &[Arc<AtomicUsize>],
+) -> Vec<scheduler::Candidate> {
+    addrs
+        .iter()
+        .zip(weights)
+        .zip(active)
+        .map(|((addr, weight), active)| scheduler::Candidate {
+            addr: *addr,
+            weight: *weight,
+            active: active.load(Ordering::Relaxed),
+        })
+        .collect()
 }
 
 /// What the listeners of one service port share: the current endpoint sets (swapped on each
@@ -281,42 +290,46 @@ impl Userspace {
         let endpoints = state.endpoints_of(name);
         let c = proxy::topology::categorize(endpoints, &self.config.node_name);
         let kind = self.scheduler_for(name, port);
-        let shared = self.ports.get(name).map(|p| p.shared.clone());
-        let counters = std::sync::Mutex::new(
-            shared
-                .as_ref()
-                .map(|s| s.active.lock().unwrap_or_else(|p| p.into_inner()).clone())
-                .unwrap_or_default(),
-        );
-        let make = |eps: Vec<&proxy::Endpoint>| {
-            let addrs: Vec<SocketAddr> = eps.iter().map(|e| e.addr()).collect();
-            let weights: Vec<u32> = eps
-                .iter()
-                .map(|e| {
-                    e.pod
-                        .as_ref()
-                        .and_then(|p| state.pod_weights.get(p))
-                        .copied()
-                        .unwrap_or(1)
+        // Connection counters survive endpoint-set swaps, keyed by endpoint address.
+        let mut counters = self
+            .ports
+            .get(name)
+            .map(|p| {
+                p.shared
+                    .active
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            })
+            .unwrap_or_default();
+        let make =
+            |eps: Vec<&proxy::Endpoint>,
+             counters: &mut std::collections::HashMap<SocketAddr, Arc<AtomicUsize>>| {
+                let addrs: Vec<SocketAddr> = eps.iter().map(|e| e.addr()).collect();
+                let weights: Vec<u32> = eps
+                    .iter()
+                    .map(|e| {
+                        e.pod
+                            .as_ref()
+                            .and_then(|p| state.pod_weights.get(p))
+                            .copied()
+                            .unwrap_or(1)
+                    })
+                    .collect();
+                let active: Vec<Arc<AtomicUsize>> = addrs
+                    .iter()
+                    .map(|a| counters.entry(*a).or_default().clone())
+                    .collect();
+                let selection = kind.build(&candidates(&addrs, &weights, &active));
+                Arc::new(Backends {
+                    selection,
+                    addrs,
+                    weights,
+                    active,
                 })
-                .collect();
-            let mut counters = counters.lock().unwrap_or_else(|p| p.into_inner());
-            let active: Vec<Arc<AtomicUsize>> = addrs
-                .iter()
-                .map(|a| counters.entry(*a).or_default().clone())
-                .collect();
-            let b = Backends {
-                selection: Box::new(NoSelection),
-                addrs,
-                weights,
-                active,
             };
-            let selection = kind.build(&b.candidates());
-            Arc::new(Backends { selection, ..b })
-        };
-        let cluster = make(proxy::topology::for_cluster_ip(port, &c));
-        let external = make(proxy::topology::for_external(port, &c));
-        let counters = counters.into_inner().unwrap_or_else(|p| p.into_inner());
+        let cluster = make(proxy::topology::for_cluster_ip(port, &c), &mut counters);
+        let external = make(proxy::topology::for_external(port, &c), &mut counters);
         let mut wanted: BTreeMap<SocketAddr, bool> = BTreeMap::new();
         if !cluster.addrs.is_empty() {
             for ip in &port.cluster_ips {
@@ -421,15 +434,6 @@ impl Userspace {
         if entry.listeners.is_empty() && !state.endpoints.contains_key(name) {
             self.ports.remove(name);
         }
-    }
-}
-
-/// A placeholder while a set's scheduler is being built over it.
-struct NoSelection;
-
-impl EndpointSelection for NoSelection {
-    fn select(&self, _: &scheduler::Conn, _: &[scheduler::Candidate]) -> usize {
-        0
     }
 }
 

@@ -37,13 +37,6 @@ fn state(frontend: SocketAddr, endpoints: &[SocketAddr]) -> ProxyState {
     s
 }
 
-fn full() -> Changes {
-    Changes {
-        services: Default::default(),
-        full: true,
-    }
-}
-
 /// An echo server that writes back what it reads.
 async fn echo_server() -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -78,7 +71,7 @@ async fn connections_to_a_removed_endpoint_close_after_the_grace_period() {
         removed_endpoint_grace: Duration::from_millis(300),
     });
     proxy
-        .sync(&state(frontend, &[backend]), &full())
+        .sync(&state(frontend, &[backend]), &Changes::full())
         .await
         .expect("sync");
     let mut conn = tokio::net::TcpStream::connect(frontend)
@@ -92,7 +85,7 @@ async fn connections_to_a_removed_endpoint_close_after_the_grace_period() {
     // The endpoint leaves: new connections are refused at once, the open one still works
     // within the grace period and is closed after it.
     proxy
-        .sync(&state(frontend, &[]), &full())
+        .sync(&state(frontend, &[]), &Changes::full())
         .await
         .expect("sync");
     let refused = tokio::net::TcpStream::connect(frontend).await;

@@ -32,6 +32,24 @@ pub struct Changes {
     pub full: bool,
 }
 
+impl Changes {
+    /// Everything: a full sync.
+    pub fn full() -> Changes {
+        Changes {
+            services: BTreeSet::new(),
+            full: true,
+        }
+    }
+
+    /// Only `services` changed.
+    pub fn of(services: impl IntoIterator<Item = ServiceKey>) -> Changes {
+        Changes {
+            services: services.into_iter().collect(),
+            full: false,
+        }
+    }
+}
+
 /// Why a sync failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

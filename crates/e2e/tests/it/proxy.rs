@@ -107,6 +107,17 @@ spec:
   ports: [{port: 80}]
 ";
 
+/// Applies `yaml`, waits for `n` ready endpoints of Service `svc` and for its ClusterIP to
+/// answer on port 80; the ClusterIP address.
+fn ready_service(k: &Knet, svc: &str, yaml: &str, n: usize) -> anyhow::Result<SocketAddr> {
+    apply(k, &format!("{svc}.yaml"), yaml)?;
+    endpoints(k, svc, n)?;
+    let addr = cluster_addr(k, svc, 80)?;
+    // The proxy syncs within moments of the slice; wait for the frontend.
+    eventually(Duration::from_secs(5), || Ok(hit(addr).ok()))?;
+    Ok(addr)
+}
+
 /// Waits until `svc` has `n` ready endpoints.
 fn endpoints(k: &Knet, svc: &str, n: usize) -> anyhow::Result<()> {
     eventually(Duration::from_secs(30), || {
@@ -117,11 +128,7 @@ fn endpoints(k: &Knet, svc: &str, n: usize) -> anyhow::Result<()> {
 #[test]
 fn userspace_proxy_balances_pins_and_follows_endpoints() -> anyhow::Result<()> {
     let k = Knet::up(&["--proxy-mode", "userspace"])?;
-    apply(&k, "web.yaml", WEB)?;
-    endpoints(&k, "web", 3)?;
-    let web = cluster_addr(&k, "web", 80)?;
-    // The proxy syncs within moments of the slice; wait for the frontend.
-    eventually(Duration::from_secs(5), || Ok(hit(web).ok()))?;
+    let web = ready_service(&k, "web", WEB, 3)?;
 
     // 3,000 connections over 3 pods: round robin gives each 1,000 (± 100 allows any fair
     // choice).
@@ -196,10 +203,7 @@ fn userspace_proxy_balances_pins_and_follows_endpoints() -> anyhow::Result<()> {
 #[test]
 fn deleting_a_pod_under_load_fails_no_connection() -> anyhow::Result<()> {
     let k = Knet::up(&["--proxy-mode", "userspace"])?;
-    apply(&k, "web.yaml", WEB)?;
-    endpoints(&k, "web", 3)?;
-    let web = cluster_addr(&k, "web", 80)?;
-    eventually(Duration::from_secs(5), || Ok(hit(web).ok()))?;
+    let web = ready_service(&k, "web", WEB, 3)?;
     let victim = hit(web)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let client = {
@@ -344,18 +348,10 @@ impl Bound {
     }
 }
 
-fn ready_service(k: &Knet, yaml: &str, n: usize) -> anyhow::Result<SocketAddr> {
-    apply(k, "s.yaml", yaml)?;
-    endpoints(k, "s", n)?;
-    let addr = cluster_addr(k, "s", 80)?;
-    eventually(Duration::from_secs(5), || Ok(hit(addr).ok()))?;
-    Ok(addr)
-}
-
 #[test]
 fn wrr_follows_pod_weights() -> anyhow::Result<()> {
     let k = Knet::up(&["--proxy-mode", "userspace"])?;
-    let s = ready_service(&k, &weighted("wrr"), 2)?;
+    let s = ready_service(&k, "s", &weighted("wrr"), 2)?;
     let mut a = 0;
     let total = 4000;
     for _ in 0..total {
@@ -371,7 +367,7 @@ fn wrr_follows_pod_weights() -> anyhow::Result<()> {
 #[test]
 fn lc_avoids_the_endpoint_with_open_connections() -> anyhow::Result<()> {
     let k = Knet::up(&["--proxy-mode", "userspace"])?;
-    let s = ready_service(&k, &weighted("lc"), 2)?;
+    let s = ready_service(&k, "s", &weighted("lc"), 2)?;
     // Six connections held open, each answered once (keep-alive): lc spreads them 3 and 3.
     let mut held: Vec<(String, TcpStream)> = Vec::new();
     for _ in 0..6 {
@@ -403,7 +399,7 @@ fn lc_avoids_the_endpoint_with_open_connections() -> anyhow::Result<()> {
 #[test]
 fn sh_pins_each_source_address() -> anyhow::Result<()> {
     let k = Knet::up(&["--proxy-mode", "userspace"])?;
-    let s = ready_service(&k, &weighted("sh"), 2)?;
+    let s = ready_service(&k, "s", &weighted("sh"), 2)?;
     let mut seen = std::collections::BTreeSet::new();
     for i in 1..=20 {
         let from = format!(
@@ -424,7 +420,7 @@ fn sh_pins_each_source_address() -> anyhow::Result<()> {
 #[test]
 fn an_unknown_scheduler_is_reported_and_falls_back_to_rr() -> anyhow::Result<()> {
     let k = Knet::up(&["--proxy-mode", "userspace"])?;
-    let s = ready_service(&k, &weighted("fastest"), 2)?;
+    let s = ready_service(&k, "s", &weighted("fastest"), 2)?;
     let picks: Vec<String> = (0..4).map(|_| hit(s)).collect::<Result<_, _>>()?;
     assert!(
         picks.windows(2).all(|w| w[0] != w[1]),
