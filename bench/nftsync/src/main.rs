@@ -56,7 +56,11 @@ fn add(state: &mut ProxyState, i: u32, endpoints: u32, generation: u32) {
         .insert(name(i), Arc::new(ServicePort::cluster_ip(cluster_ip, 80)));
     let pods = u32::from(Ipv4Addr::new(10, 128, 0, 0));
     let eps = (0..endpoints)
-        .map(|e| Endpoint::ready(addr(pods, i * endpoints + e + generation * 7919), 8080))
+        .map(|e| Endpoint {
+            // A cluster of 10 nodes: this one ("bench") holds a tenth of the endpoints.
+            node_name: Some(if e % 10 == 0 { "bench".into() } else { format!("node-{}", e % 10) }),
+            ..Endpoint::ready(addr(pods, i * endpoints + e + generation * 7919), 8080)
+        })
         .collect();
     state.endpoints.insert(name(i), Arc::new(eps));
 }

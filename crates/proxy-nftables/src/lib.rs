@@ -31,8 +31,8 @@ use proxy::runner::SyncError;
 use proxy::{Changes, Dataplane, ProxyState};
 
 pub use render::{
-    Leftovers, Piece, SLOT, Slots, TABLE, piece, pieces, pieces_with, render, render_full,
-    render_partial,
+    Frontend, Leftovers, Pick, Piece, SLOT, Slots, TABLE, piece, picks, pieces, pieces_with,
+    render, render_full, render_partial,
 };
 
 /// What the renderer needs besides the state.
@@ -161,8 +161,10 @@ pub struct Nftables<E: NftExecutor> {
     loaded: Option<std::collections::BTreeMap<proxy::ServicePortName, Piece>>,
     /// Chains and sets the last partial sync flushed, for this one to delete.
     leftovers: Leftovers,
-    /// The ranges of the shared `endpoints` map in the loaded table.
+    /// The ranges of the `slot-endpoints` map in the loaded table.
     slots: Slots,
+    /// The shared pick chains in the loaded table.
+    picks: std::collections::BTreeSet<Pick>,
 }
 
 /// What stale UDP conntrack entries are judged against.
@@ -233,6 +235,7 @@ impl<E: NftExecutor> Nftables<E> {
             loaded: None,
             leftovers: Leftovers::default(),
             slots: Slots::default(),
+            picks: std::collections::BTreeSet::new(),
         }
     }
 
@@ -285,7 +288,14 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
                         }
                     }
                 }
-                let (script, next) = render_partial(&old, &new, &names, &self.leftovers);
+                let (script, next) = render_partial(
+                    &old,
+                    &new,
+                    &names,
+                    &self.leftovers,
+                    &mut self.picks,
+                    &self.config,
+                );
                 for n in &names {
                     match new.get(n) {
                         Some(p) => {
@@ -301,7 +311,8 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
             _ => {
                 self.slots = Slots::default();
                 let all = pieces_with(state, &self.config, &mut self.slots);
-                (render_full(&all), all, Leftovers::default())
+                self.picks = picks(&all);
+                (render_full(&all, &self.config), all, Leftovers::default())
             }
         };
         if !script.is_empty() {

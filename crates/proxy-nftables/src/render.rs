@@ -1,6 +1,6 @@
 //! The pure part: [`ProxyState`] to an nft script.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -64,6 +64,95 @@ const MAPS: [(&str, &str); 5] = [
     ("firewall-ips", "ipv4_addr . inet_proto . inet_service"),
 ];
 
+/// The maps that hold endpoints (value `ip . port`): per protocol (nft reads a map's `typeof`
+/// back from the kernel and then refuses a `th dport` that a rule's protocol match narrows),
+/// the lean layout's frontend maps, keyed by the packet's destination and a numgen value, and
+/// the numgen ranges of per-service chains. `(name, key)`; index [`data_map`].
+const DATA_MAPS: [(&str, &str); 6] = [
+    ("endpoints-tcp", "ip daddr . tcp dport"),
+    ("endpoints-udp", "ip daddr . udp dport"),
+    ("nodeport-endpoints-tcp", "tcp dport"),
+    ("nodeport-endpoints-udp", "udp dport"),
+    ("slot-endpoints-tcp", ""),
+    ("slot-endpoints-udp", ""),
+];
+
+/// Frontend-address map, NodePort map, slot map.
+const FRONTEND_MAP: usize = 0;
+const NODEPORT_MAP: usize = 1;
+const SLOT_MAP: usize = 2;
+
+/// The index in [`DATA_MAPS`] of map kind `kind` for protocol `proto`.
+pub(crate) fn data_map(kind: usize, proto: &str) -> usize {
+    kind * 2 + usize::from(proto == "udp")
+}
+
+/// Which kind of address a shared pick chain serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Frontend {
+    /// A ClusterIP: masqueraded only from outside the pod range.
+    Cluster,
+    /// A load-balancer or external IP: always masqueraded (Cluster policy).
+    External,
+    /// A NodePort on a node address: always masqueraded (Cluster policy).
+    NodePort,
+}
+
+/// A shared pick chain of the lean layout: every frontend with `n` endpoints of one protocol
+/// goes to the same chain, which picks `numgen random mod n` and looks the endpoint up by the
+/// packet's own destination. So the chains stay few and each binds the big map once; a chain
+/// per service that binds it costs the kernel time per element for every rule, which at
+/// 10,000 services was most of a 14 s load (docs/benchmarks.md, "nftables sync").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pick {
+    /// The frontend kind.
+    pub frontend: Frontend,
+    /// `tcp`, `udp` or `sctp`.
+    pub proto: &'static str,
+    /// How many endpoints.
+    pub n: usize,
+}
+
+impl Pick {
+    /// The chain's name, `pick-<frontend>-<proto>-<n>`.
+    pub fn chain(&self) -> String {
+        let f = match self.frontend {
+            Frontend::Cluster => "cluster",
+            Frontend::External => "external",
+            Frontend::NodePort => "nodeport",
+        };
+        format!("pick-{f}-{}-{}", self.proto, self.n)
+    }
+
+    /// The chain's rules; `pods` is the pod range (ClusterIP traffic from elsewhere is
+    /// masqueraded, as kube-proxy does).
+    pub fn rules(&self, pods: Option<&str>) -> Vec<String> {
+        let mut rules = Vec::new();
+        let kind = match self.frontend {
+            Frontend::Cluster => {
+                if let Some(pods) = pods {
+                    rules.push(format!("ip saddr != {pods} jump mark-for-masquerade"));
+                }
+                FRONTEND_MAP
+            }
+            Frontend::External => {
+                rules.push("jump mark-for-masquerade".to_owned());
+                FRONTEND_MAP
+            }
+            Frontend::NodePort => {
+                rules.push("jump mark-for-masquerade".to_owned());
+                NODEPORT_MAP
+            }
+        };
+        let (map, key) = DATA_MAPS[data_map(kind, self.proto)];
+        rules.push(format!(
+            "meta l4proto {} dnat ip to {key} . numgen random mod {} map @{map}",
+            self.proto, self.n
+        ));
+        rules
+    }
+}
+
 /// What one service port contributes to the table. Chains are kept in creation order:
 /// endpoint chains first, since the others jump to them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -76,19 +165,66 @@ pub struct Piece {
     pub elements: [Vec<(String, String)>; 5],
     /// The ClusterIPs, for `cluster-ips`.
     pub cluster_ips: Vec<IpAddr>,
-    /// The endpoint addresses, for `hairpin` (`ip . ip`: a pod reaching itself).
+    /// The endpoint addresses that may be on this node, for `hairpin` (`ip . ip`: a pod
+    /// reaching itself, which only a pod here can do).
     pub endpoint_ips: Vec<IpAddr>,
-    /// Elements of the shared `endpoints` map: (numgen value, `ip . port`).
-    pub endpoints: Vec<(String, String)>,
+    /// Elements of the endpoint maps (index into `DATA_MAPS`): (key, `ip . port`).
+    pub data: [Vec<(String, String)>; 6],
+    /// The shared pick chains its dispatch entries go to (lean layout).
+    pub picks: Vec<Pick>,
 }
 
-/// How many numgen values a pick chain owns in the shared `endpoints` map; a chain with more
-/// endpoints than this keeps an anonymous map of its own.
+impl Piece {
+    /// A dispatch entry `key` to the shared pick chain over `eps`, and the endpoints under
+    /// `data_key . i` in the chain's endpoint map.
+    fn to_pick(
+        &mut self,
+        frontend: Frontend,
+        proto: &'static str,
+        (key, data_key): (String, String),
+        eps: &[&Endpoint],
+        node: &str,
+    ) {
+        let pick = Pick {
+            frontend,
+            proto,
+            n: eps.len(),
+        };
+        let (map, data) = match frontend {
+            Frontend::NodePort => (1, data_map(NODEPORT_MAP, proto)),
+            Frontend::Cluster | Frontend::External => (0, data_map(FRONTEND_MAP, proto)),
+        };
+        for (i, ep) in eps.iter().enumerate() {
+            self.data[data].push((
+                format!("{data_key} . {i}"),
+                format!("{} . {}", ep.ip, ep.port),
+            ));
+        }
+        self.elements[map].push((key, format!("goto {}", pick.chain())));
+        if !self.picks.contains(&pick) {
+            self.picks.push(pick);
+        }
+        self.hairpin(eps, node);
+    }
+
+    /// Notes the endpoints of `eps` that may be on `node` (named so, or of no node), whose
+    /// pods could reach themselves through the Service.
+    fn hairpin(&mut self, eps: &[&Endpoint], node: &str) {
+        self.endpoint_ips.extend(
+            eps.iter()
+                .filter(|e| e.node_name.as_deref().is_none_or(|n| n == node))
+                .map(|e| e.ip),
+        );
+    }
+}
+
+/// How many numgen values a per-service pick chain owns in the `slot-endpoints` map; a chain
+/// with more endpoints than this keeps an anonymous map of its own.
 pub const SLOT: u32 = 1024;
 
-/// Which range of the shared `endpoints` map each pick chain owns. One named map instead of an
-/// anonymous one per chain: nft spends about 2 ms per anonymous map, which at 10,000 services
-/// was most of a full load. Ranges given up by a sync are reused only from the next one on,
+/// Which range of the `slot-endpoints` map each per-service pick chain (session affinity or
+/// externalTrafficPolicy Local) owns. One named map instead of an anonymous one per chain:
+/// nft spends about 2 ms per anonymous map. Ranges given up by a sync are reused only from the next one on,
 /// so one transaction never deletes and adds the same key for two chains.
 #[derive(Debug, Default, Clone)]
 pub struct Slots {
@@ -148,8 +284,10 @@ pub fn piece(
         .filter(|ip| ipv4(ip))
         .copied()
         .collect();
-    // With session affinity: endpoint chains and affinity sets, then the pick chains. Without
-    // (the lean layout), the pick chains DNAT straight through a numgen map.
+    // The lean layout: no chain of its own, dispatch entries to the shared pick chains. Session
+    // affinity and externalTrafficPolicy Local need chains per service (and per endpoint).
+    let lean = port.affinity.is_none() && !port.external_local;
+    // With session affinity: endpoint chains and affinity sets, then the pick chains.
     if port.affinity.is_some() {
         let mut all: Vec<&Endpoint> = c.cluster.iter().chain(&c.local).copied().collect();
         all.sort();
@@ -158,7 +296,7 @@ pub fn piece(
             endpoint(&mut out, name, port, ep);
         }
     }
-    if !c.cluster.is_empty() {
+    if !lean && !c.cluster.is_empty() {
         pick(
             &mut out,
             format!("service-{sfx}"),
@@ -169,7 +307,7 @@ pub fn piece(
             slots,
         );
     }
-    if !c.local.is_empty() {
+    if !lean && !c.local.is_empty() {
         pick(
             &mut out,
             format!("local-{sfx}"),
@@ -197,7 +335,7 @@ pub fn piece(
     } else {
         !external_eps.is_empty()
     };
-    if has_external && external_chain {
+    if !lean && has_external && external_chain {
         let mut rules = Vec::new();
         if port.external_local {
             if let Some(pods) = &config.pod_cidr {
@@ -227,6 +365,15 @@ pub fn piece(
         let key = format!("{ip} . {p} . {}", port.port);
         if cluster_eps.is_empty() {
             out.elements[2].push((key, nowhere.clone()));
+        } else if lean {
+            let ep_key = format!("{ip} . {}", port.port);
+            out.to_pick(
+                Frontend::Cluster,
+                p,
+                (key, ep_key),
+                &cluster_eps,
+                &config.node_name,
+            );
         } else {
             out.elements[0].push((key, format!("goto {cluster_target}")));
         }
@@ -240,6 +387,15 @@ pub fn piece(
         let key = format!("{ip} . {p} . {}", port.port);
         if !external_chain {
             out.elements[2].push((key, nowhere.clone()));
+        } else if lean {
+            let ep_key = format!("{ip} . {}", port.port);
+            out.to_pick(
+                Frontend::External,
+                p,
+                (key, ep_key),
+                &external_eps,
+                &config.node_name,
+            );
         } else {
             out.elements[0].push((key, format!("goto external-{sfx}")));
         }
@@ -267,6 +423,14 @@ pub fn piece(
         let key = format!("{p} . {np}");
         if !external_chain {
             out.elements[3].push((key, nowhere.clone()));
+        } else if lean {
+            out.to_pick(
+                Frontend::NodePort,
+                p,
+                (key, np.to_string()),
+                &external_eps,
+                &config.node_name,
+            );
         } else {
             out.elements[1].push((key, format!("goto external-{sfx}")));
         }
@@ -278,7 +442,7 @@ pub fn piece(
 pub fn pieces(
     state: &ProxyState,
     config: &Config,
-) -> std::collections::BTreeMap<ServicePortName, Piece> {
+) -> BTreeMap<ServicePortName, Piece> {
     pieces_with(state, config, &mut Slots::default())
 }
 
@@ -287,7 +451,7 @@ pub fn pieces_with(
     state: &ProxyState,
     config: &Config,
     slots: &mut Slots,
-) -> std::collections::BTreeMap<ServicePortName, Piece> {
+) -> BTreeMap<ServicePortName, Piece> {
     state
         .services
         .iter()
@@ -297,11 +461,24 @@ pub fn pieces_with(
 
 /// Renders the whole table: the old one is deleted and the new one made in one transaction.
 pub fn render(state: &ProxyState, config: &Config) -> String {
-    render_full(&pieces(state, config))
+    render_full(&pieces(state, config), config)
+}
+
+/// The shared pick chains `pieces` use.
+pub fn picks(pieces: &BTreeMap<ServicePortName, Piece>) -> BTreeSet<Pick> {
+    pieces.values().flat_map(|p| p.picks.iter().copied()).collect()
+}
+
+fn write_chain(out: &mut String, chain: &str, rules: &[String]) {
+    let _ = writeln!(out, "\tchain {chain} {{");
+    for r in rules {
+        let _ = writeln!(out, "\t\t{r}");
+    }
+    let _ = writeln!(out, "\t}}");
 }
 
 /// The full script for `pieces`.
-pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) -> String {
+pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "table ip {TABLE} {{}}");
     let _ = writeln!(out, "delete table ip {TABLE}");
@@ -335,17 +512,25 @@ pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) 
         "\tset cluster-ips {{\n\t\ttype ipv4_addr\n{}\t}}\n",
         elements(ips.iter().map(ToString::to_string).collect())
     );
-    let eps: Vec<String> = pieces
-        .values()
-        .flat_map(|p| p.endpoints.iter().map(|(k, v)| format!("{k} : {v}")))
-        .collect();
-    // Declared empty and filled at the end of the transaction: nft takes minutes to load
-    // 10,000 rules that reference a map already holding 100,000 elements, and seconds when the
-    // elements come after the rules (docs/benchmarks.md, "nftables sync").
-    let _ = write!(
-        out,
-        "\tmap endpoints {{\n\t\ttypeof numgen random mod 2 : ip daddr . tcp dport\n\t}}\n"
-    );
+    // The endpoint maps are declared empty and filled at the end of the transaction: the
+    // kernel works through a map's elements for every rule that binds it, so the fewer
+    // elements at that moment the better (docs/benchmarks.md, "nftables sync").
+    for (map, key) in DATA_MAPS {
+        let value = if map.ends_with("udp") {
+            "ip daddr . udp dport"
+        } else {
+            "ip daddr . tcp dport"
+        };
+        let key = if key.is_empty() {
+            "numgen random mod 2".to_owned()
+        } else {
+            format!("{key} . numgen random mod 2")
+        };
+        let _ = write!(
+            out,
+            "\tmap {map} {{\n\t\ttypeof {key} : {value}\n\t}}\n"
+        );
+    }
     for (i, (map, key)) in MAPS.iter().enumerate() {
         let items = pieces
             .values()
@@ -367,45 +552,75 @@ pub fn render_full(pieces: &std::collections::BTreeMap<ServicePortName, Piece>) 
         }
     }
     out.push_str(&base_chains());
+    for pick in picks(pieces) {
+        write_chain(&mut out, &pick.chain(), &pick.rules(config.pod_cidr.as_deref()));
+    }
     for p in pieces.values() {
         for (chain, rules) in &p.chains {
-            let _ = writeln!(out, "\tchain {chain} {{");
-            for r in rules {
-                let _ = writeln!(out, "\t\t{r}");
-            }
-            let _ = writeln!(out, "\t}}");
+            write_chain(&mut out, chain, rules);
         }
     }
     out.push_str("}\n");
-    if !eps.is_empty() {
-        let _ = writeln!(
-            out,
-            "add element ip {TABLE} endpoints {{ {} }}",
-            eps.join(", ")
-        );
+    for (i, (map, _)) in DATA_MAPS.iter().enumerate() {
+        let items: Vec<String> = pieces
+            .values()
+            .flat_map(|p| p.data[i].iter().map(|(k, v)| format!("{k} : {v}")))
+            .collect();
+        if !items.is_empty() {
+            let _ = writeln!(
+                out,
+                "add element ip {TABLE} {map} {{ {} }}",
+                items.join(", ")
+            );
+        }
     }
     out
 }
 
+/// `delete element` for what `old` has and `new` has not, `add element` for the reverse.
+fn diff_elements(
+    del: &mut String,
+    add: &mut String,
+    map: &str,
+    old: &[(String, String)],
+    new: &[(String, String)],
+) {
+    for (k, v) in old {
+        if !new.iter().any(|(k2, v2)| k2 == k && v2 == v) {
+            let _ = writeln!(del, "delete element ip {TABLE} {map} {{ {k} }}");
+        }
+    }
+    for (k, v) in new {
+        if !old.iter().any(|(k2, v2)| k2 == k && v2 == v) {
+            let _ = writeln!(add, "add element ip {TABLE} {map} {{ {k} : {v} }}");
+        }
+    }
+}
+
 /// A script that turns the table made from `old` into the one made from `new` (both holding
 /// at least the `changed` service ports), touching only what differs: map and set elements,
-/// the changed chains (flushed and refilled), new sets.
+/// the changed chains (flushed and refilled), new sets, and shared pick chains not yet in
+/// `loaded` (which is updated). Every element is deleted before any is added, so a key that
+/// moves between services in one sync does not clash.
 /// Chains and sets that are gone are flushed now and listed in the returned leftovers, to be
 /// deleted by the next sync (a kernel may still hold a reference to them for a moment).
 pub fn render_partial(
-    old: &std::collections::BTreeMap<ServicePortName, Piece>,
-    new: &std::collections::BTreeMap<ServicePortName, Piece>,
-    changed: &std::collections::BTreeSet<ServicePortName>,
+    old: &BTreeMap<ServicePortName, Piece>,
+    new: &BTreeMap<ServicePortName, Piece>,
+    changed: &BTreeSet<ServicePortName>,
     leftovers: &Leftovers,
+    loaded: &mut BTreeSet<Pick>,
+    config: &Config,
 ) -> (String, Leftovers) {
     let mut out = String::new();
+    let (mut del, mut add, mut flush) = (String::new(), String::new(), String::new());
     let empty = Piece::default();
     // What the new table still uses, so leftovers that came back are not deleted.
-    let live_chains: std::collections::BTreeSet<&str> = new
+    let live_chains: BTreeSet<&str> = new
         .values()
         .flat_map(|p| p.chains.iter().map(|(c, _)| c.as_str()))
         .collect();
-    let live_sets: std::collections::BTreeSet<&str> = new
+    let live_sets: BTreeSet<&str> = new
         .values()
         .flat_map(|p| p.sets.iter().map(|(s, _)| s.as_str()))
         .collect();
@@ -419,9 +634,18 @@ pub fn render_partial(
             let _ = writeln!(out, "delete set ip {TABLE} {s}");
         }
     }
+    for pick in picks(new) {
+        if loaded.insert(pick) {
+            let chain = pick.chain();
+            let _ = writeln!(out, "add chain ip {TABLE} {chain}");
+            for r in pick.rules(config.pod_cidr.as_deref()) {
+                let _ = writeln!(out, "add rule ip {TABLE} {chain} {r}");
+            }
+        }
+    }
     let mut next = Leftovers::default();
-    let mut old_ips = std::collections::BTreeSet::new();
-    let mut new_ips = std::collections::BTreeSet::new();
+    let mut old_ips = BTreeSet::new();
+    let mut new_ips = BTreeSet::new();
     for p in old.values() {
         old_ips.extend(p.cluster_ips.iter().copied());
     }
@@ -455,30 +679,14 @@ pub fn render_partial(
             }
         }
         for (i, (map, _)) in MAPS.iter().enumerate() {
-            for (k, v) in &o.elements[i] {
-                if !n.elements[i].iter().any(|(k2, v2)| k2 == k && v2 == v) {
-                    let _ = writeln!(out, "delete element ip {TABLE} {map} {{ {k} }}");
-                }
-            }
-            for (k, v) in &n.elements[i] {
-                if !o.elements[i].iter().any(|(k2, v2)| k2 == k && v2 == v) {
-                    let _ = writeln!(out, "add element ip {TABLE} {map} {{ {k} : {v} }}");
-                }
-            }
+            diff_elements(&mut del, &mut add, map, &o.elements[i], &n.elements[i]);
         }
-        for (k, v) in &o.endpoints {
-            if !n.endpoints.iter().any(|e| e.0 == *k && e.1 == *v) {
-                let _ = writeln!(out, "delete element ip {TABLE} endpoints {{ {k} }}");
-            }
-        }
-        for (k, v) in &n.endpoints {
-            if !o.endpoints.iter().any(|e| e.0 == *k && e.1 == *v) {
-                let _ = writeln!(out, "add element ip {TABLE} endpoints {{ {k} : {v} }}");
-            }
+        for (i, (map, _)) in DATA_MAPS.iter().enumerate() {
+            diff_elements(&mut del, &mut add, map, &o.data[i], &n.data[i]);
         }
         for (chain, _) in &o.chains {
             if !n.chains.iter().any(|(c, _)| c == chain) {
-                let _ = writeln!(out, "flush chain ip {TABLE} {chain}");
+                let _ = writeln!(flush, "flush chain ip {TABLE} {chain}");
                 next.chains.push(chain.clone());
             }
         }
@@ -489,24 +697,27 @@ pub fn render_partial(
         }
     }
     for ip in old_ips.difference(&new_ips) {
-        let _ = writeln!(out, "delete element ip {TABLE} cluster-ips {{ {ip} }}");
+        let _ = writeln!(del, "delete element ip {TABLE} cluster-ips {{ {ip} }}");
     }
     // Hairpin pairs only ever match a packet DNATed back to its own source, so a pair left
     // behind by a gone endpoint is harmless; new ones are added (re-adding is a no-op).
-    let old_eps: std::collections::BTreeSet<IpAddr> = old
+    let old_eps: BTreeSet<IpAddr> = old
         .values()
         .flat_map(|p| p.endpoint_ips.iter().copied())
         .collect();
-    let new_eps: std::collections::BTreeSet<IpAddr> = new
+    let new_eps: BTreeSet<IpAddr> = new
         .values()
         .flat_map(|p| p.endpoint_ips.iter().copied())
         .collect();
     for ip in new_eps.difference(&old_eps) {
-        let _ = writeln!(out, "add element ip {TABLE} hairpin {{ {ip} . {ip} }}");
+        let _ = writeln!(add, "add element ip {TABLE} hairpin {{ {ip} . {ip} }}");
     }
     for ip in new_ips.difference(&old_ips) {
-        let _ = writeln!(out, "add element ip {TABLE} cluster-ips {{ {ip} }}");
+        let _ = writeln!(add, "add element ip {TABLE} cluster-ips {{ {ip} }}");
     }
+    out.push_str(&del);
+    out.push_str(&add);
+    out.push_str(&flush);
     (out, next)
 }
 
@@ -561,21 +772,23 @@ fn pick(
         }
     }
     if port.affinity.is_none() {
-        // Lean: one chain per service. A pod reaching itself through its Service (hairpin) is
-        // masqueraded in postrouting through the global `hairpin` set.
-        out.endpoint_ips.extend(eps.iter().map(|e| e.ip));
+        // No affinity (externalTrafficPolicy Local): the chain DNATs through its range of
+        // `slot-endpoints`. A pod reaching itself through its Service (hairpin) is masqueraded
+        // in postrouting through the global `hairpin` set.
+        out.hairpin(eps, &config.node_name);
         if eps.len() <= SLOT as usize {
             let base = slots.get(&chain);
             for (i, ep) in eps.iter().enumerate() {
-                out.endpoints.push((
+                out.data[data_map(SLOT_MAP, proto(name.protocol))].push((
                     (base + i as u32).to_string(),
                     format!("{} . {}", ep.ip, ep.port),
                 ));
             }
             rules.push(format!(
-                "meta l4proto {} dnat ip to numgen random mod {} offset {base} map @endpoints",
+                "meta l4proto {} dnat ip to numgen random mod {} offset {base} map @slot-endpoints-{}",
                 proto(name.protocol),
-                eps.len()
+                eps.len(),
+                proto(name.protocol)
             ));
             out.chains.push((chain, rules));
             return;

@@ -110,20 +110,28 @@ async fn partial_syncs_touch_only_the_changed_service() {
     .expect("sync");
     let s = &d.exec.scripts[1];
     assert!(!s.contains("delete table") && !s.contains("ns/a/"), "{s}");
-    // Same number of endpoints: the chain stays, only b's range of the shared map changes.
-    assert!(!s.contains("flush chain"), "{s}");
+    // Same number of endpoints: the dispatch entry stays, only b's endpoint element changes.
+    assert!(!s.contains("flush chain") && !s.contains("service-ips"), "{s}");
     assert!(
-        s.contains("delete element ip knet endpoints { 2048 }"),
+        s.contains("delete element ip knet endpoints-tcp { 10.96.0.2 . 80 . 0 }\nadd element ip knet endpoints-tcp { 10.96.0.2 . 80 . 0 : 10.244.0.3 . 8080 }"),
         "{s}"
     );
-    assert!(
-        s.contains("add element ip knet endpoints { 2048 : 10.244.0.3 . 8080 }"),
-        "{s}"
-    );
-    // b goes: its chain is flushed now, and deleted by the next sync.
-    d.sync(&tcp_state(&[a]), &only("b")).await.expect("sync");
+    // b gets a second endpoint: a new shared pick chain, made before the entry that uses it.
+    d.sync(
+        &tcp_state(&[a, ("b", "10.96.0.2", &["10.244.0.3", "10.244.0.4"])]),
+        &only("b"),
+    )
+    .await
+    .expect("sync");
     let s = &d.exec.scripts[2];
-    assert!(s.contains("flush chain ip knet service-ns/b/tcp/-"), "{s}");
+    let chain = s.find("add chain ip knet pick-cluster-tcp-2").expect(s);
+    let entry = s
+        .find("add element ip knet service-ips { 10.96.0.2 . tcp . 80 : goto pick-cluster-tcp-2 }")
+        .expect(s);
+    assert!(chain < entry, "{s}");
+    // b goes: its entries go; the shared chains stay.
+    d.sync(&tcp_state(&[a]), &only("b")).await.expect("sync");
+    let s = &d.exec.scripts[3];
     assert!(
         s.contains("delete element ip knet service-ips { 10.96.0.2 . tcp . 80 }"),
         "{s}"
@@ -132,7 +140,26 @@ async fn partial_syncs_touch_only_the_changed_service() {
         s.contains("delete element ip knet cluster-ips { 10.96.0.2 }"),
         "{s}"
     );
-    d.sync(&tcp_state(&[a]), &only("b")).await.expect("sync");
-    let s = &d.exec.scripts[3];
-    assert!(s.contains("delete chain ip knet service-ns/b/tcp/-"), "{s}");
+    assert!(!s.contains("chain"), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_gone_service_chain_is_flushed_then_deleted() {
+    let mut d = recording();
+    let sticky = |eps: &[&str]| {
+        let mut s = tcp_state(&[("s", "10.96.0.3", eps)]);
+        for p in s.services.values_mut() {
+            Arc::make_mut(p).affinity = Some(std::time::Duration::from_secs(10));
+        }
+        s
+    };
+    d.sync(&sticky(&["10.244.0.1"]), &Changes::full())
+        .await
+        .expect("sync");
+    d.sync(&tcp_state(&[]), &only("s")).await.expect("sync");
+    let s = &d.exec.scripts[1];
+    assert!(s.contains("flush chain ip knet service-ns/s/tcp/-"), "{s}");
+    d.sync(&tcp_state(&[]), &only("s")).await.expect("sync");
+    let s = &d.exec.scripts[2];
+    assert!(s.contains("delete chain ip knet service-ns/s/tcp/-"), "{s}");
 }

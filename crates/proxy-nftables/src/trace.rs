@@ -51,12 +51,40 @@ fn lookup<'a>(
         .map(|(_, v)| v.as_str())
 }
 
-fn chain<'a>(pieces: &'a BTreeMap<ServicePortName, Piece>, name: &str) -> Option<&'a [String]> {
-    pieces
+/// A chain's rules: a service's own, or a shared pick chain's.
+fn chain(pieces: &BTreeMap<ServicePortName, Piece>, name: &str) -> Option<Vec<String>> {
+    if let Some((_, rules)) = pieces
         .values()
         .flat_map(|p| p.chains.iter())
         .find(|(c, _)| c == name)
-        .map(|(_, r)| r.as_slice())
+    {
+        return Some(rules.clone());
+    }
+    pieces
+        .values()
+        .flat_map(|p| p.picks.iter())
+        .find(|p| p.chain() == name)
+        .map(|p| p.rules(None))
+}
+
+/// The endpoints stored under `prefix . 0` … `prefix . n-1` in endpoint map `map`.
+fn data(
+    pieces: &BTreeMap<ServicePortName, Piece>,
+    map: usize,
+    keys: impl Iterator<Item = String>,
+) -> BTreeSet<SocketAddr> {
+    keys.filter_map(|k| {
+        let v = pieces
+            .values()
+            .flat_map(|p| p.data[map].iter())
+            .find(|(key, _)| *key == k)?;
+        let (ip, port) = v.1.split_once(" . ")?;
+        Some(SocketAddr::new(
+            ip.trim().parse().ok()?,
+            port.trim().parse().ok()?,
+        ))
+    })
+    .collect()
 }
 
 /// `a.b.c.d/n` contains `ip`.
@@ -113,7 +141,7 @@ fn run_chain(
     let Some(rules) = chain(pieces, name) else {
         return Verdict::Untouched;
     };
-    for rule in rules {
+    for rule in &rules {
         let r = rule.as_str();
         // Marks change nothing about where the packet goes.
         if r.ends_with("jump mark-for-masquerade") || r.starts_with("update @") {
@@ -157,28 +185,42 @@ fn run_chain(
         if r == "drop" {
             return Verdict::Drop;
         }
-        if let Some(rest) = r.split(" dnat ip to numgen random mod ").nth(1)
-            && rest.ends_with("map @endpoints")
-        {
-            // `N offset BASE map @endpoints`: values BASE..BASE+N of the shared map.
-            let words: Vec<&str> = rest.split_whitespace().collect();
-            let n: u32 = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);
-            let base: u32 = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
-            let eps = (base..base + n)
-                .filter_map(|k| {
-                    let k = k.to_string();
-                    let v = pieces
-                        .values()
-                        .flat_map(|p| p.endpoints.iter())
-                        .find(|(key, _)| *key == k)?;
-                    let (ip, port) = v.1.split_once(" . ")?;
-                    Some(SocketAddr::new(
-                        ip.trim().parse().ok()?,
-                        port.trim().parse().ok()?,
-                    ))
-                })
-                .collect();
+        // The shared pick chains: keyed by the packet's own destination (and numgen).
+        let modulo = |rest: &str| -> u32 {
+            rest.split_whitespace()
+                .next()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0)
+        };
+        if let Some(rest) = r.split(" dport . numgen random mod ").nth(1) {
+            let n = modulo(rest);
+            let eps = if rest.contains("map @nodeport-endpoints-") {
+                let key = pkt.dst.port();
+                let map = crate::render::data_map(1, pkt.proto);
+                data(pieces, map, (0..n).map(|i| format!("{key} . {i}")))
+            } else {
+                let key = format!("{} . {}", pkt.dst.ip(), pkt.dst.port());
+                let map = crate::render::data_map(0, pkt.proto);
+                data(pieces, map, (0..n).map(|i| format!("{key} . {i}")))
+            };
             return Verdict::Dnat(eps);
+        }
+        if let Some(rest) = r.split(" dnat ip to numgen random mod ").nth(1)
+            && rest.contains("map @slot-endpoints-")
+        {
+            // `N offset BASE map @slot-endpoints-P`: values BASE..BASE+N.
+            let n = modulo(rest);
+            let base: u32 = rest
+                .split_whitespace()
+                .nth(2)
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0);
+            let map = crate::render::data_map(2, pkt.proto);
+            return Verdict::Dnat(data(
+                pieces,
+                map,
+                (base..base + n).map(|k| k.to_string()),
+            ));
         }
         if r.contains(" dnat ip to numgen ") {
             let (items, _) = braces(r).unwrap_or_default();

@@ -59,10 +59,10 @@ fn a_cluster_ip_service_with_two_endpoints() {
     );
     let want = [
         "table ip knet {}\ndelete table ip knet\ntable ip knet {",
-        "elements = { 10.96.0.10 . tcp . 80 : goto service-ns/web/tcp/http }",
-        "\tchain service-ns/web/tcp/http {\n\t\tip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat ip to numgen random mod 2 offset 1024 map @endpoints\n\t}",
-        "\tmap endpoints {\n\t\ttypeof numgen random mod 2 : ip daddr . tcp dport\n\t}",
-        "}\nadd element ip knet endpoints { 1024 : 10.244.0.2 . 8080, 1025 : 10.244.0.3 . 8080, ",
+        "elements = { 10.96.0.10 . tcp . 80 : goto pick-cluster-tcp-2 }",
+        "\tchain pick-cluster-tcp-2 {\n\t\tip saddr != 10.244.0.0/16 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoints-tcp\n\t}",
+        "\tmap endpoints-tcp {\n\t\ttypeof ip daddr . tcp dport . numgen random mod 2 : ip daddr . tcp dport\n\t}",
+        "}\nadd element ip knet endpoints-tcp { 10.96.0.10 . 80 . 0 : 10.244.0.2 . 8080, 10.96.0.10 . 80 . 1 : 10.244.0.3 . 8080 }\n",
         "\tset cluster-ips {\n\t\ttype ipv4_addr\n\t\telements = { 10.96.0.10 }\n\t}",
         "\tset hairpin {\n\t\ttype ipv4_addr . ipv4_addr\n\t\telements = { 10.244.0.2 . 10.244.0.2, 10.244.0.3 . 10.244.0.3 }\n\t}",
         "ct status dnat ip saddr . ip daddr @hairpin masquerade",
@@ -70,8 +70,31 @@ fn a_cluster_ip_service_with_two_endpoints() {
     for w in want {
         assert!(out.contains(w), "missing:\n{w}\nin:\n{out}");
     }
-    // Without affinity there are no per-endpoint chains (the lean layout).
+    // Without affinity or a Local policy the service has no chain of its own (the lean layout).
     assert!(!out.contains("chain endpoint-"), "{out}");
+    assert!(!out.contains("chain service-"), "{out}");
+}
+
+#[test]
+fn node_ports_and_load_balancer_ips_go_through_masquerading_pick_chains() {
+    let mut s = svc("10.96.0.15");
+    s.node_port = Some(30081);
+    s.load_balancer_ips = vec!["10.240.0.2".parse().expect("ip")];
+    let out = render(
+        &state(vec![(port_name("lb"), s, vec![ep("10.244.0.7")])]),
+        &config(),
+    );
+    let want = [
+        "tcp . 30081 : goto pick-nodeport-tcp-1",
+        "10.240.0.2 . tcp . 80 : goto pick-external-tcp-1",
+        "\tchain pick-nodeport-tcp-1 {\n\t\tjump mark-for-masquerade\n\t\tmeta l4proto tcp dnat ip to tcp dport . numgen random mod 1 map @nodeport-endpoints-tcp\n\t}",
+        "\tchain pick-external-tcp-1 {\n\t\tjump mark-for-masquerade\n\t\tmeta l4proto tcp dnat ip to ip daddr . tcp dport . numgen random mod 1 map @endpoints-tcp\n\t}",
+        "add element ip knet nodeport-endpoints-tcp { 30081 . 0 : 10.244.0.7 . 8080 }",
+        "10.240.0.2 . 80 . 0 : 10.244.0.7 . 8080",
+    ];
+    for w in want {
+        assert!(out.contains(w), "missing:\n{w}\nin:\n{out}");
+    }
 }
 
 #[test]
