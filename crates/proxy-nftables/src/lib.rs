@@ -8,9 +8,10 @@
 //! A full sync (at start, hourly, after a failure) rewrites the whole table in one
 //! transaction: the old table is deleted and the new one created in the same `nft -f` run, so
 //! no packet sees a half table. Other syncs render only the changed services again and load
-//! the difference ([`render_partial`]): map elements, flushed and refilled chains, new sets. After a sync, UDP conntrack entries the new rules would not create are deleted
-//! (`conntrack -D`): flows to endpoints that left, and flows to frontends that had no
-//! endpoints. loadBalancerSourceRanges and the packet tracer are still to come.
+//! the difference ([`render_partial`]): map elements, flushed and refilled chains, new sets,
+//! new shared pick chains. After a sync, UDP conntrack entries the new rules would not create
+//! are deleted (`conntrack -D`): flows to endpoints that left, and flows to frontends that had
+//! no endpoints.
 //!
 //! Why text and not the `nftables` crate's JSON: kube-proxy's own nftables backend (knftables)
 //! drives `nft` with the text syntax too; verdict maps with concatenated keys, `numgen` vmaps
@@ -31,7 +32,7 @@ use proxy::runner::SyncError;
 use proxy::{Changes, Dataplane, ProxyState};
 
 pub use render::{
-    Frontend, Leftovers, Pick, Piece, SLOT, Slots, TABLE, piece, picks, pieces, pieces_with,
+    Frontend, Leftovers, Pick, Piece, SLOT, Slots, TABLE, picks, piece, pieces, pieces_with,
     render, render_full, render_partial,
 };
 

@@ -177,7 +177,7 @@ pub struct Piece {
 impl Piece {
     /// A dispatch entry `key` to the shared pick chain over `eps`, and the endpoints under
     /// `data_key . i` in the chain's endpoint map.
-    fn to_pick(
+    fn via_pick(
         &mut self,
         frontend: Frontend,
         proto: &'static str,
@@ -367,7 +367,7 @@ pub fn piece(
             out.elements[2].push((key, nowhere.clone()));
         } else if lean {
             let ep_key = format!("{ip} . {}", port.port);
-            out.to_pick(
+            out.via_pick(
                 Frontend::Cluster,
                 p,
                 (key, ep_key),
@@ -389,7 +389,7 @@ pub fn piece(
             out.elements[2].push((key, nowhere.clone()));
         } else if lean {
             let ep_key = format!("{ip} . {}", port.port);
-            out.to_pick(
+            out.via_pick(
                 Frontend::External,
                 p,
                 (key, ep_key),
@@ -424,7 +424,7 @@ pub fn piece(
         if !external_chain {
             out.elements[3].push((key, nowhere.clone()));
         } else if lean {
-            out.to_pick(
+            out.via_pick(
                 Frontend::NodePort,
                 p,
                 (key, np.to_string()),
@@ -439,10 +439,7 @@ pub fn piece(
 }
 
 /// Every service port's piece.
-pub fn pieces(
-    state: &ProxyState,
-    config: &Config,
-) -> BTreeMap<ServicePortName, Piece> {
+pub fn pieces(state: &ProxyState, config: &Config) -> BTreeMap<ServicePortName, Piece> {
     pieces_with(state, config, &mut Slots::default())
 }
 
@@ -466,7 +463,10 @@ pub fn render(state: &ProxyState, config: &Config) -> String {
 
 /// The shared pick chains `pieces` use.
 pub fn picks(pieces: &BTreeMap<ServicePortName, Piece>) -> BTreeSet<Pick> {
-    pieces.values().flat_map(|p| p.picks.iter().copied()).collect()
+    pieces
+        .values()
+        .flat_map(|p| p.picks.iter().copied())
+        .collect()
 }
 
 fn write_chain(out: &mut String, chain: &str, rules: &[String]) {
@@ -526,10 +526,7 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
         } else {
             format!("{key} . numgen random mod 2")
         };
-        let _ = write!(
-            out,
-            "\tmap {map} {{\n\t\ttypeof {key} : {value}\n\t}}\n"
-        );
+        let _ = write!(out, "\tmap {map} {{\n\t\ttypeof {key} : {value}\n\t}}\n");
     }
     for (i, (map, key)) in MAPS.iter().enumerate() {
         let items = pieces
@@ -553,7 +550,11 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
     }
     out.push_str(&base_chains());
     for pick in picks(pieces) {
-        write_chain(&mut out, &pick.chain(), &pick.rules(config.pod_cidr.as_deref()));
+        write_chain(
+            &mut out,
+            &pick.chain(),
+            &pick.rules(config.pod_cidr.as_deref()),
+        );
     }
     for p in pieces.values() {
         for (chain, rules) in &p.chains {

@@ -111,7 +111,10 @@ async fn partial_syncs_touch_only_the_changed_service() {
     let s = &d.exec.scripts[1];
     assert!(!s.contains("delete table") && !s.contains("ns/a/"), "{s}");
     // Same number of endpoints: the dispatch entry stays, only b's endpoint element changes.
-    assert!(!s.contains("flush chain") && !s.contains("service-ips"), "{s}");
+    assert!(
+        !s.contains("flush chain") && !s.contains("service-ips"),
+        "{s}"
+    );
     assert!(
         s.contains("delete element ip knet endpoints-tcp { 10.96.0.2 . 80 . 0 }\nadd element ip knet endpoints-tcp { 10.96.0.2 . 80 . 0 : 10.244.0.3 . 8080 }"),
         "{s}"

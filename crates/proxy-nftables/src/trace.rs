@@ -216,11 +216,7 @@ fn run_chain(
                 .and_then(|w| w.parse().ok())
                 .unwrap_or(0);
             let map = crate::render::data_map(2, pkt.proto);
-            return Verdict::Dnat(data(
-                pieces,
-                map,
-                (base..base + n).map(|k| k.to_string()),
-            ));
+            return Verdict::Dnat(data(pieces, map, (base..base + n).map(|k| k.to_string())));
         }
         if r.contains(" dnat ip to numgen ") {
             let (items, _) = braces(r).unwrap_or_default();

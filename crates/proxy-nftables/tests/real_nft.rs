@@ -43,7 +43,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
     }
 }
 
@@ -238,6 +240,9 @@ async fn nft_takes_full_and_partial_syncs_of_every_kind() {
     ] {
         assert!(!table.contains(gone), "{gone} still in\n{table}");
     }
-    assert!(table.contains("10.96.0.10 . 80 . 2 : 10.244.2.2 . 8080"), "{table}");
+    assert!(
+        table.contains("10.96.0.10 . 80 . 2 : 10.244.2.2 . 8080"),
+        "{table}"
+    );
     d.cleanup().expect("cleanup");
 }
