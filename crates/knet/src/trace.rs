@@ -1,5 +1,7 @@
-//! `knet trace`: where the nftables proxy mode sends a new connection, from the cluster's
-//! Services and EndpointSlices as they are now (the packet tracer of `proxy-nftables`).
+//! `knet trace`: where a kernel proxy mode sends a new connection, from the cluster's
+//! Services and EndpointSlices as they are now (the packet tracers of `proxy-nftables` and
+//! `proxy-iptables`), or, in iptables mode, through an `iptables-save` dump of the kernel's
+//! own rules.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -30,12 +32,43 @@ pub struct TraceArgs {
     /// The pod range.
     #[arg(long)]
     pod_cidr: Option<String>,
+    /// Whose rules: nftables or iptables.
+    #[arg(long, default_value = "nftables", value_parser = ["nftables", "iptables"])]
+    proxy_mode: String,
+    /// iptables mode: trace through this `iptables-save` output instead of the rules the
+    /// cluster's objects make (no API server needed).
+    #[arg(long, value_name = "FILE")]
+    iptables_save: Option<PathBuf>,
     /// Where the connection goes: ADDRESS:PORT.
     to: SocketAddr,
 }
 
 /// Prints the verdict: `dnat A:P B:Q …`, `reject`, `drop` or `untouched`.
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
+    let proto: &'static str = match args.proto.as_str() {
+        "tcp" => "tcp",
+        "udp" => "udp",
+        "sctp" => "sctp",
+        other => anyhow::bail!("--proto {other}: one of tcp, udp, sctp"),
+    };
+    let packet = proxy::trace::Packet {
+        src: args.from,
+        proto,
+        dst: args.to,
+        src_local: args.from == args.node_ip,
+        dst_local: args.to.ip() == args.node_ip,
+    };
+    if let Some(path) = &args.iptables_save {
+        anyhow::ensure!(
+            args.proxy_mode == "iptables",
+            "--iptables-save needs --proxy-mode iptables"
+        );
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let rules = proxy_iptables::trace::Rules::parse(&text);
+        println!("{}", proxy_iptables::trace::trace(&rules, &packet));
+        return Ok(());
+    }
     let client = match &args.kubeconfig {
         Some(path) => crate::client_for(path).await?,
         None => kube::Client::try_default().await?,
@@ -59,33 +92,22 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
             .collect(),
         pod_weights: Default::default(),
     };
-    let config = proxy_nftables::Config {
-        node_name: args.node_name.clone().unwrap_or_else(crate::node_name),
-        pod_cidr: args.pod_cidr.clone(),
-        node_ip: args.node_ip,
+    let node_name = args.node_name.clone().unwrap_or_else(crate::node_name);
+    let verdict = if args.proxy_mode == "iptables" {
+        let config = proxy_iptables::Config {
+            node_name,
+            pod_cidr: args.pod_cidr.clone(),
+        };
+        let text = proxy_iptables::render(&state, &config, &Default::default());
+        proxy_iptables::trace::trace(&proxy_iptables::trace::Rules::parse(&text), &packet)
+    } else {
+        let config = proxy_nftables::Config {
+            node_name,
+            pod_cidr: args.pod_cidr.clone(),
+            node_ip: args.node_ip,
+        };
+        proxy_nftables::trace::trace(&proxy_nftables::pieces(&state, &config), &packet)
     };
-    let proto: &'static str = match args.proto.as_str() {
-        "tcp" => "tcp",
-        "udp" => "udp",
-        "sctp" => "sctp",
-        other => anyhow::bail!("--proto {other}: one of tcp, udp, sctp"),
-    };
-    let packet = proxy_nftables::trace::Packet {
-        src: args.from,
-        proto,
-        dst: args.to,
-        src_local: args.from == args.node_ip,
-        dst_local: args.to.ip() == args.node_ip,
-    };
-    let pieces = proxy_nftables::pieces(&state, &config);
-    match proxy_nftables::trace::trace(&pieces, &packet) {
-        proxy_nftables::trace::Verdict::Dnat(eps) => {
-            let list: Vec<String> = eps.iter().map(ToString::to_string).collect();
-            println!("dnat {}", list.join(" "));
-        }
-        proxy_nftables::trace::Verdict::Reject => println!("reject"),
-        proxy_nftables::trace::Verdict::Drop => println!("drop"),
-        proxy_nftables::trace::Verdict::Untouched => println!("untouched"),
-    }
+    println!("{verdict}");
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! Every sync is a full one. The chain layout is in this crate's README.md.
 
 mod render;
+pub mod trace;
 
 use std::collections::BTreeSet;
 use std::io::Write as _;

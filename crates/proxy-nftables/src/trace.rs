@@ -5,39 +5,14 @@
 //! [`render`]: crate::render
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use proxy::ServicePortName;
 
 use crate::render::Piece;
 
-/// A new connection's first packet.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet {
-    /// Source address.
-    pub src: IpAddr,
-    /// `tcp`, `udp` or `sctp`.
-    pub proto: &'static str,
-    /// Destination address and port.
-    pub dst: SocketAddr,
-    /// Whether the source is an address of this node (`fib saddr type local`).
-    pub src_local: bool,
-    /// Whether the destination is an address of this node (`fib daddr type local`).
-    pub dst_local: bool,
-}
-
-/// What the rules do with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// DNATed to one of these endpoints, chosen at random (or by affinity).
-    Dnat(BTreeSet<SocketAddr>),
-    /// Refused (TCP reset or ICMP unreachable).
-    Reject,
-    /// Dropped.
-    Drop,
-    /// Not a service address: the rules leave it alone.
-    Untouched,
-}
+use proxy::trace::in_cidr;
+pub use proxy::trace::{Packet, Verdict};
 
 fn lookup<'a>(
     pieces: &'a BTreeMap<ServicePortName, Piece>,
@@ -85,18 +60,6 @@ fn data(
         ))
     })
     .collect()
-}
-
-/// `a.b.c.d/n` contains `ip`.
-fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
-    let (net, len) = cidr.split_once('/').unwrap_or((cidr, "32"));
-    match (ip, net.trim().parse::<IpAddr>(), len.trim().parse::<u32>()) {
-        (IpAddr::V4(ip), Ok(IpAddr::V4(net)), Ok(len)) if len <= 32 => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(ip) & mask == u32::from(net) & mask
-        }
-        _ => false,
-    }
 }
 
 /// The addresses between `{` and `}` of a rule, and what follows the closing brace.
@@ -297,6 +260,8 @@ mod tests {
 
     use proxy::service::{Protocol, ServiceKey};
     use proxy::{Endpoint, ProxyState, ServicePort};
+
+    use std::net::IpAddr;
 
     use super::*;
     use crate::{Config, pieces};

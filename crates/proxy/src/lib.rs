@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod runner;
 pub mod service;
 pub mod topology;
+pub mod trace;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

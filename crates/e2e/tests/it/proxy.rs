@@ -713,24 +713,35 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
         assert!(moved, "affinity never expired");
         Ok(counts.into_keys().collect::<Vec<String>>())
     })?;
-    if mode == "nftables" {
-        // The packet tracer, run on the cluster's objects, names the endpoints the kernel used.
-        let kubeconfig = k.kubeconfig().display().to_string();
-        let trace = |to: SocketAddr, from: &str| {
-            e2e::run_ok(k.command(&e2e::knet_bin().display().to_string()).args([
-                "trace",
-                "--kubeconfig",
-                &kubeconfig,
-                "--from",
-                from,
-                "--node-ip",
-                &k.node_ip,
-                "--pod-cidr",
-                &k.pod_cidr,
-                &to.to_string(),
-            ]))
-        };
-        let traced = trace(web, &k.node_ip)?;
+    // The packet tracer, run on the cluster's objects, names the endpoints the kernel used; in
+    // iptables mode it says the same reading the kernel's own rules (`iptables-save`).
+    let kubeconfig = k.kubeconfig().display().to_string();
+    let saved = k.dir.path().join("iptables-save.txt");
+    if mode == "iptables" {
+        std::fs::write(&saved, rules(&k, mode)?)?;
+    }
+    let trace = |to: SocketAddr, from: &str, source: &str| {
+        let mut cmd = k.command(&e2e::knet_bin().display().to_string());
+        cmd.args(["trace", "--proxy-mode", mode, "--from", from])
+            .args(["--node-ip", &k.node_ip, "--pod-cidr", &k.pod_cidr]);
+        if source == "kernel" {
+            cmd.arg("--iptables-save").arg(&saved);
+        } else {
+            cmd.args(["--kubeconfig", &kubeconfig]);
+        }
+        e2e::run_ok(cmd.arg(to.to_string()))
+    };
+    let mut used = std::collections::BTreeSet::new();
+    for pod in &hit_pods {
+        used.insert(k.kubectl(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])?);
+    }
+    let sources: &[&str] = if mode == "iptables" {
+        &["objects", "kernel"]
+    } else {
+        &["objects"]
+    };
+    for source in sources {
+        let traced = trace(web, &k.node_ip, source)?;
         let traced: std::collections::BTreeSet<String> = traced
             .trim()
             .strip_prefix("dnat ")
@@ -738,14 +749,23 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
             .split_whitespace()
             .filter_map(|a| a.split(':').next().map(str::to_owned))
             .collect();
-        let mut used = std::collections::BTreeSet::new();
-        for pod in &hit_pods {
-            used.insert(k.kubectl(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])?);
-        }
-        assert_eq!(traced, used, "tracer and kernel disagree");
-        assert_eq!(trace(nobody, &k.node_ip)?.trim(), "reject");
+        assert_eq!(traced, used, "tracer ({source}) and kernel disagree");
+        let nodeport = SocketAddr::new(node, 30111);
+        assert_eq!(
+            trace(nodeport, &k.node_ip, source)?,
+            trace(web, &k.node_ip, source)?
+        );
+        assert_eq!(
+            trace(nobody, &k.node_ip, source)?.trim(),
+            "reject",
+            "{source}"
+        );
         let closed = SocketAddr::new(closed_lb.expect("fw-closed"), 80);
-        assert_eq!(trace(closed, &k.node_ip)?.trim(), "drop");
+        assert_eq!(
+            trace(closed, &k.node_ip, source)?.trim(),
+            "drop",
+            "{source}"
+        );
     }
     // Scaling 3 → 1: new connections follow within 1 s.
     let started = Instant::now();
