@@ -39,6 +39,31 @@ enum Command {
     Proxy(service_proxy::ProxyArgs),
     /// Where the nftables proxy would send a new connection (the packet tracer).
     Trace(trace::TraceArgs),
+    /// Run only the cluster DNS server, against the API server in a kubeconfig.
+    Dns(DnsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DnsArgs {
+    /// Kubeconfig of the API server (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Where to serve DNS, UDP and TCP (repeatable).
+    #[arg(long, default_value = "127.0.0.1:10053")]
+    dns_addr: Vec<SocketAddr>,
+    /// `/ready`, `/health` and `/metrics`.
+    #[arg(long, default_value = "127.0.0.1:9153")]
+    http_addr: SocketAddr,
+    /// Where names outside the cluster zone go (repeatable; default: the host's
+    /// resolv.conf nameservers).
+    #[arg(long)]
+    upstream: Vec<SocketAddr>,
+    /// The cluster DNS zone.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// TTL of the zone's answers, in seconds.
+    #[arg(long, default_value_t = dns::DEFAULT_TTL)]
+    ttl: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,6 +173,9 @@ struct UpArgs {
     /// The cluster DNS zone.
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
+    /// TTL of cluster DNS answers, in seconds.
+    #[arg(long, default_value_t = dns::DEFAULT_TTL)]
+    ttl: u32,
     /// Revisions of history kept for watches.
     #[arg(long, default_value_t = 50_000)]
     history_window: u64,
@@ -227,6 +255,36 @@ async fn client_for(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client
     Ok(kube::Client::try_from(config)?)
 }
 
+/// `knet dns`: cluster DNS alone, against any API server.
+async fn dns_alone(args: DnsArgs) -> anyhow::Result<()> {
+    let client = match &args.kubeconfig {
+        Some(path) => client_for(path).await?,
+        None => kube::Client::try_default().await?,
+    };
+    let running = dns::start(
+        client,
+        dns::Config {
+            addrs: args.dns_addr,
+            http_addr: Some(args.http_addr),
+            domain: args.cluster_domain,
+            ttl: args.ttl,
+            upstreams: args.upstream,
+        },
+    )
+    .await?;
+    let addrs: Vec<String> = running.addrs.iter().map(ToString::to_string).collect();
+    println!(
+        "knet: ready dns={} http={}",
+        addrs.join(","),
+        running.http_addr.map(|a| a.to_string()).unwrap_or_default()
+    );
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    drop(running);
+    Ok(())
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let network = match args.network {
         NetworkMode::Auto if has_net_admin() => NetworkMode::Netns,
@@ -265,6 +323,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     )?;
     let pod_cidr_for_proxy = pod_net.pod_cidr.clone();
     let l2_device = pod_net.bridge.as_ref().map(|b| b.name().to_owned());
+    // Cluster DNS: --dns-addr for the host, and in netns mode also the bridge address on
+    // port 53, which the pods' resolv.conf names.
+    let mut dns_addrs = vec![
+        args.dns_addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10053))),
+    ];
+    if let Some(bridge) = &pod_net.bridge {
+        dns_addrs.push(SocketAddr::from((bridge.gateway(), 53)));
+    }
     // The bridge carries the node address in netns mode: it must exist before the proxy binds
     // its health port there (the agent ensures it again when it starts).
     if let Some(bridge) = &pod_net.bridge {
@@ -308,6 +375,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }));
 
     let client = client_for(&kubeconfig).await?;
+    let dns = dns::start(
+        client.clone(),
+        dns::Config {
+            addrs: dns_addrs,
+            http_addr: Some(SocketAddr::new(pod_net.node_ip, 9153)),
+            domain: args.cluster_domain.clone(),
+            ttl: args.ttl,
+            upstreams: args.upstream.clone(),
+        },
+    )
+    .await
+    .context("starting cluster DNS")?;
     let (agent_stop_tx, mut agent_stop) = tokio::sync::watch::channel(false);
     let agent = tokio::spawn(agent::run(
         agent::Config {
@@ -360,7 +439,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     println!(
-        "knet: ready api={api_addr} kubeconfig={}",
+        "knet: ready api={api_addr} dns={} kubeconfig={}",
+        dns.addrs[0],
         kubeconfig.display()
     );
     use std::io::Write as _;
@@ -553,6 +633,7 @@ fn main() -> std::process::ExitCode {
             Command::Echo(args) => echo::run(args.listen, args.udp).await,
             Command::Agent(args) => agent_only(args).await,
             Command::Proxy(args) => service_proxy::run_alone(args).await,
+            Command::Dns(args) => dns_alone(args).await,
             Command::Trace(args) => trace::run(args).await,
         }
     });

@@ -10,14 +10,13 @@
 //!   the check (KEP-1669).
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 
 use crate::runner::SyncStatus;
 use crate::{ProxyState, ServiceKey};
@@ -79,33 +78,7 @@ fn now_rfc3339() -> String {
         .to_string()
 }
 
-/// Answers a request path.
-type Handler = Arc<dyn Fn(&str) -> Response<Full<Bytes>> + Send + Sync>;
-
-async fn serve(listener: tokio::net::TcpListener, handler: Handler) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let resp = handler(req.uri().path());
-                async move { Ok::<_, Infallible>(resp) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .await;
-        });
-    }
-}
-
-fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(128)
-}
+use obs::{Handler, bind, serve};
 
 impl Health {
     /// Starts `/healthz` and `/livez` on `node_ip:port`, and `/metrics` on
@@ -136,15 +109,8 @@ impl Health {
         let mut servers = BTreeMap::new();
         servers.insert(port, tokio::spawn(serve(listener, handler)));
         let metrics_handler: Handler = Arc::new(move |path: &str| match path {
-            "/metrics" => {
-                let mut r = respond(StatusCode::OK, metrics.encode(), None);
-                r.headers_mut().insert(
-                    hyper::header::CONTENT_TYPE,
-                    hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
-                );
-                r
-            }
-            _ => respond(StatusCode::NOT_FOUND, "404 page not found\n".into(), None),
+            "/metrics" => obs::metrics(metrics.encode()),
+            _ => obs::not_found(),
         });
         let metrics_task = tokio::spawn(serve(metrics_listener, metrics_handler));
         Ok((
