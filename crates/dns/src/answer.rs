@@ -42,7 +42,7 @@ pub enum Outcome {
     /// zone's own when the target is in it).
     Chase {
         /// The CNAME record.
-        cname: Record,
+        cname: Box<Record>,
         /// Its target.
         target: Name,
     },
@@ -115,9 +115,7 @@ impl Zone {
             }
             let answers = names
                 .iter()
-                .map(|n| {
-                    Record::from_rdata(qname.clone(), self.ttl, RData::PTR(PTR(self.fqdn(n))))
-                })
+                .map(|n| Record::from_rdata(qname.clone(), self.ttl, RData::PTR(PTR(self.fqdn(n)))))
                 .collect();
             return answer(answers, Vec::new());
         }
@@ -229,16 +227,13 @@ impl Zone {
     fn service(&self, qname: &Name, s: &Svc, svc: &str, ns: &str, qtype: RecordType) -> Outcome {
         match &s.kind {
             Kind::ExternalName(target) => {
-                let cname = Record::from_rdata(
-                    qname.clone(),
-                    self.ttl,
-                    RData::CNAME(CNAME(name(target))),
-                );
+                let cname =
+                    Record::from_rdata(qname.clone(), self.ttl, RData::CNAME(CNAME(name(target))));
                 if qtype == RecordType::CNAME {
                     answer(vec![cname], Vec::new())
                 } else {
                     Outcome::Chase {
-                        cname,
+                        cname: Box::new(cname),
                         target: name(target),
                     }
                 }
@@ -349,7 +344,11 @@ pub fn reverse(lower: &str) -> Option<IpAddr> {
             return None;
         }
         parts.reverse();
-        return parts.join(".").parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4);
+        return parts
+            .join(".")
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(IpAddr::V4);
     }
     let rest = lower.strip_suffix(".ip6.arpa")?;
     let nibbles: Vec<&str> = rest.split('.').collect();

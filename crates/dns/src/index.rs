@@ -105,9 +105,9 @@ impl Index {
             let name = name.to_ascii_lowercase();
             let kind = if spec.type_.as_deref() == Some("ExternalName") {
                 match &spec.external_name {
-                    Some(target) => Kind::ExternalName(
-                        target.trim_end_matches('.').to_ascii_lowercase(),
-                    ),
+                    Some(target) => {
+                        Kind::ExternalName(target.trim_end_matches('.').to_ascii_lowercase())
+                    }
                     None => continue,
                 }
             } else if spec.cluster_ip.as_deref() == Some("None") {
@@ -139,7 +139,11 @@ impl Index {
                 .flatten()
                 .filter_map(|p| {
                     Some(Port {
-                        name: p.name.as_ref().filter(|n| !n.is_empty())?.to_ascii_lowercase(),
+                        name: p
+                            .name
+                            .as_ref()
+                            .filter(|n| !n.is_empty())?
+                            .to_ascii_lowercase(),
                         proto: proto(p.protocol.as_ref()),
                         port: u16::try_from(p.port).ok()?,
                     })
@@ -179,7 +183,11 @@ impl Index {
                 .flatten()
                 .filter_map(|p| {
                     Some(Port {
-                        name: p.name.as_ref().filter(|n| !n.is_empty())?.to_ascii_lowercase(),
+                        name: p
+                            .name
+                            .as_ref()
+                            .filter(|n| !n.is_empty())?
+                            .to_ascii_lowercase(),
                         proto: proto(p.protocol.as_ref()),
                         port: u16::try_from(p.port?).ok()?,
                     })
@@ -213,8 +221,9 @@ impl Index {
             }
         }
         for svc in ix.services.values_mut() {
-            svc.endpoints.sort_by(|a, b| a.ip.cmp(&b.ip));
-            svc.endpoints.dedup_by(|a, b| a.ip == b.ip && a.host == b.host);
+            svc.endpoints.sort_by_key(|e| e.ip);
+            svc.endpoints
+                .dedup_by(|a, b| a.ip == b.ip && a.host == b.host);
         }
         for names in ix.ptr.values_mut() {
             names.sort();

@@ -99,10 +99,7 @@ fn bind_pair(
 
 /// Starts the server: binds everything (so errors come back at once), then watches.
 pub async fn start(client: kube::Client, config: Config) -> anyhow::Result<Running> {
-    let domain = config
-        .domain
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+    let domain = config.domain.trim_end_matches('.').to_ascii_lowercase();
     let mut upstreams = if config.upstreams.is_empty() {
         host_upstreams()
     } else {

@@ -16,13 +16,13 @@ pub enum Handled {
     /// Send this back.
     Reply(Vec<u8>, ResponseCode),
     /// Not the zone's: ask upstream.
-    Forward(Message),
+    Forward(Box<Message>),
     /// An ExternalName: the CNAME, then the target's records.
     Chase {
         /// The request.
-        request: Message,
+        request: Box<Message>,
         /// The CNAME record.
-        cname: Record,
+        cname: Box<Record>,
         /// Its target.
         target: Name,
     },
@@ -106,7 +106,13 @@ pub fn outcome_reply(
                 Vec::new()
             };
             (
-                reply(request, rcode, true, (answers, authority, additionals), limit),
+                reply(
+                    request,
+                    rcode,
+                    true,
+                    (answers, authority, additionals),
+                    limit,
+                ),
                 rcode,
             )
         }
@@ -130,7 +136,12 @@ pub fn handle(zone: &Zone, index: &Index, packet: &[u8], tcp: bool) -> Handled {
         Err(_) => return raw_error(packet, ResponseCode::FormErr),
     };
     let limit = (!tcp).then(|| udp_limit(&request));
-    let plain = |rcode| Handled::Reply(reply(&request, rcode, false, Default::default(), limit), rcode);
+    let plain = |rcode| {
+        Handled::Reply(
+            reply(&request, rcode, false, Default::default(), limit),
+            rcode,
+        )
+    };
     if request.metadata.message_type != MessageType::Query {
         return Handled::Drop;
     }
@@ -151,9 +162,9 @@ pub fn handle(zone: &Zone, index: &Index, packet: &[u8], tcp: bool) -> Handled {
     }
     let outcome = zone.resolve(index, query.name(), query.query_type());
     match outcome {
-        Outcome::Forward => Handled::Forward(request),
+        Outcome::Forward => Handled::Forward(Box::new(request)),
         Outcome::Chase { cname, target } => Handled::Chase {
-            request,
+            request: Box::new(request),
             cname,
             target,
         },

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, Record};
-use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -189,8 +189,10 @@ pub fn serve_udp(
     addr: SocketAddr,
     rt: tokio::runtime::Handle,
 ) -> io::Result<SocketAddr> {
-    let first = udp_socket(addr)?;
-    let bound = first.local_addr()?;
+    // A plain bind first: SO_REUSEPORT would let a second server of the same user share the
+    // port silently (the kernel spreads packets over both), so a port in use must fail here.
+    let bound = UdpSocket::bind(addr)?.local_addr()?;
+    let first = udp_socket(bound)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut sockets = vec![first];
     for _ in 1..threads {
@@ -216,7 +218,9 @@ fn udp_loop(state: &Arc<State>, sock: Arc<UdpSocket>, rt: &tokio::runtime::Handl
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 continue;
@@ -339,20 +343,23 @@ async fn forward(
 async fn chase(
     state: &State,
     request: &Message,
-    cname: Record,
+    cname: Box<Record>,
     target: Name,
     limit: Option<usize>,
 ) -> (Vec<u8>, ResponseCode) {
     let Some(qtype) = request.queries.first().map(Query::query_type) else {
         return outcome_reply(&state.zone, request, Outcome::ServFail, limit);
     };
-    let mut answers = vec![cname];
+    let mut answers = vec![*cname];
     let mut target = target;
     let index = state.index();
     for _ in 0..CHASE_DEPTH {
         match state.zone.resolve(&index, &target, qtype) {
-            Outcome::Chase { cname, target: next } => {
-                answers.push(cname);
+            Outcome::Chase {
+                cname,
+                target: next,
+            } => {
+                answers.push(*cname);
                 target = next;
             }
             Outcome::Answer {
@@ -367,7 +374,13 @@ async fn chase(
                     Vec::new()
                 };
                 return (
-                    reply(request, rcode, true, (answers, authority, Vec::new()), limit),
+                    reply(
+                        request,
+                        rcode,
+                        true,
+                        (answers, authority, Vec::new()),
+                        limit,
+                    ),
                     rcode,
                 );
             }
@@ -390,7 +403,13 @@ async fn chase(
                 };
                 answers.extend(more);
                 return (
-                    reply(request, rcode, false, (answers, Vec::new(), Vec::new()), limit),
+                    reply(
+                        request,
+                        rcode,
+                        false,
+                        (answers, Vec::new(), Vec::new()),
+                        limit,
+                    ),
                     rcode,
                 );
             }
@@ -443,7 +462,10 @@ async fn tcp_conn(state: &Arc<State>, mut conn: tokio::net::TcpStream) -> io::Re
 }
 
 /// Serves `/ready` (200 once the zone is loaded, else 503), `/health` and `/metrics`.
-pub fn serve_http(state: Arc<State>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+pub fn serve_http(
+    state: Arc<State>,
+    listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
     let handler: obs::Handler = Arc::new(move |path: &str| match path {
         "/ready" if state.ready() => obs::text(hyper::StatusCode::OK, "OK".into(), "text/plain"),
         "/ready" => obs::text(

@@ -53,6 +53,8 @@ pub struct Knet {
     pub dir: tempfile::TempDir,
     /// The API address from the ready line.
     pub api: String,
+    /// The cluster DNS address from the ready line (UDP and TCP).
+    pub dns: String,
     /// Extra arguments given at start, reused on restart.
     args: Vec<String>,
     /// This instance's own pod range (kept across restarts).
@@ -118,6 +120,7 @@ impl Knet {
             child: None,
             dir,
             api: String::new(),
+            dns: String::new(),
             args,
             pod_cidr,
             node_ip,
@@ -141,6 +144,7 @@ impl Knet {
             child: None,
             dir: tempfile::tempdir()?,
             api: String::new(),
+            dns: String::new(),
             args: extra.iter().map(|s| s.to_string()).collect(),
             pod_cidr: format!("10.{}.{}.0/24", 100 + n % 150, std::process::id() % 250),
             node_ip: format!("10.{}.{}.1", 100 + n % 150, std::process::id() % 250),
@@ -175,6 +179,9 @@ impl Knet {
         cmd.arg("up").arg("--data-dir").arg(self.dir.path());
         if !self.args.iter().any(|a| a == "--api-addr") {
             cmd.args(["--api-addr", "127.0.0.1:0"]);
+        }
+        if !self.args.iter().any(|a| a == "--dns-addr") {
+            cmd.args(["--dns-addr", "127.0.0.1:0"]);
         }
         if !self.args.iter().any(|a| a == "--pod-cidr") {
             // Instances running side by side must not hand out the same pod addresses.
@@ -237,6 +244,11 @@ impl Knet {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("api="))
             .context("ready line has no api=")?
+            .to_owned();
+        self.dns = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("dns="))
+            .context("ready line has no dns=")?
             .to_owned();
         self.child = Some(child);
         Ok(())

@@ -2,6 +2,7 @@
 
 mod apiserver;
 mod controllers;
+mod dns;
 mod echo;
 mod kube_client;
 mod layout;
