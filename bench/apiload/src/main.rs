@@ -66,6 +66,24 @@ enum Cmd {
     Pods(PodsArgs),
     /// Scale a Deployment 0 → 1 behind a ClusterIP, N times: pod Ready → first answer there.
     Routable(RoutableArgs),
+    /// Change a headless Service's EndpointSlice N times: the write → cluster DNS answering it.
+    Dnsprog(DnsprogArgs),
+}
+
+#[derive(Args)]
+struct DnsprogArgs {
+    /// Kubeconfig of the cluster under test (its server must be on loopback).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// The cluster DNS server (on loopback).
+    #[arg(long)]
+    dns: std::net::SocketAddr,
+    /// Namespace for the Service (created if missing).
+    #[arg(long, default_value = "dnsprog")]
+    namespace: String,
+    /// Changes to time.
+    #[arg(long, default_value_t = 50)]
+    rounds: usize,
 }
 
 #[derive(Args)]
@@ -198,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Etcd(a) => etcd_writes(&a).await,
         Cmd::Pods(a) => pods(&a).await,
         Cmd::Routable(a) => routable(&a).await,
+        Cmd::Dnsprog(a) => dnsprog(&a).await,
     }
 }
 
@@ -986,6 +1005,86 @@ async fn routable(args: &RoutableArgs) -> anyhow::Result<()> {
 // helpers
 
 /// A kube-rs client from a kubeconfig, as the e2e harness builds it; loopback servers only.
+/// A DNS query for `name` type A, with `id`.
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+async fn dnsprog(args: &DnsprogArgs) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::api::{Patch, PatchParams};
+
+    anyhow::ensure!(args.dns.ip().is_loopback(), "--dns must be on loopback");
+    let client = client(&args.kubeconfig).await?;
+    ensure_namespace(&client, &args.namespace).await?;
+    let ns = args.namespace.as_str();
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "h"},
+        "spec": {"clusterIP": "None", "ports": [{"port": 80}]}
+    }))?;
+    let pp = PatchParams::apply("apiload").force();
+    Api::<Service>::namespaced(client.clone(), ns)
+        .patch("h", &pp, &Patch::Apply(&svc))
+        .await?;
+    let slices = Api::<EndpointSlice>::namespaced(client.clone(), ns);
+    let slice = |last: u8| -> anyhow::Result<EndpointSlice> {
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "h-1", "labels": {"kubernetes.io/service-name": "h"}},
+            "addressType": "IPv4",
+            "ports": [{"port": 80}],
+            "endpoints": [{"addresses": ["192.0.2.1"]}, {"addresses": [format!("198.51.100.{last}")]}]
+        }))?)
+    };
+    let name = format!("h.{ns}.svc.cluster.local");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    sock.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut delays = Vec::new();
+    for round in 0..args.rounds {
+        let last = (round % 250) as u8 + 1;
+        let started = Instant::now();
+        slices
+            .patch("h-1", &pp, &Patch::Apply(&slice(last)?))
+            .await?;
+        let want = [198u8, 51, 100, last];
+        let mut id = 0u16;
+        loop {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "DNS never answered with 198.51.100.{last}"
+            );
+            id = id.wrapping_add(1);
+            sock.send_to(&dns_query(id, &name), args.dns)?;
+            let mut buf = [0u8; 1500];
+            let Ok(n) = sock.recv(&mut buf) else { continue };
+            if buf[..2] == id.to_be_bytes() && buf[..n].windows(4).any(|w| w == want) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        delays.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    delays.sort_by(f64::total_cmp);
+    let pct = |p: f64| delays[((p * delays.len() as f64) as usize).min(delays.len() - 1)];
+    println!(
+        "dnsprog rounds={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        delays.len(),
+        pct(0.5),
+        pct(0.99),
+        delays[delays.len() - 1]
+    );
+    Ok(())
+}
+
 async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("reading {}", kubeconfig.display()))?;
