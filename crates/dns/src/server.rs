@@ -295,8 +295,11 @@ const MEMO_ENTRIES: usize = 16_384;
 /// kept (they are upstream's, with upstream's TTLs).
 #[derive(Default)]
 struct Memo {
-    replies: std::collections::HashMap<Box<[u8]>, (Box<[u8]>, ResponseCode)>,
+    replies: std::collections::HashMap<Box<[u8]>, Remembered>,
 }
+
+/// A reply without its ID, and its rcode.
+type Remembered = (Box<[u8]>, ResponseCode);
 
 impl Memo {
     /// The reply to `packet` if it was seen, with `packet`'s ID.
