@@ -28,6 +28,21 @@ use std::sync::Arc;
 pub use answer::Zone;
 pub use server::State;
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An address could not be bound.
+    #[error("dns: binding {what} {addr}: {source}")]
+    Bind {
+        /// `udp`, `tcp` or `http`.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// The default TTL (CoreDNS's).
 pub const DEFAULT_TTL: u32 = 5;
 
@@ -82,23 +97,38 @@ fn bind_pair(
     state: &Arc<State>,
     addr: SocketAddr,
     rt: &tokio::runtime::Handle,
-) -> anyhow::Result<(SocketAddr, tokio::net::TcpListener)> {
-    let mut last = None;
+) -> Result<(SocketAddr, tokio::net::TcpListener), StartError> {
+    let mut last = std::io::Error::from(std::io::ErrorKind::AddrInUse);
     for _ in 0..20 {
-        let udp = server::serve_udp(state.clone(), addr, rt.clone())
-            .map_err(|e| anyhow::anyhow!("dns: binding udp {addr}: {e}"))?;
+        let udp = server::serve_udp(state.clone(), addr, rt.clone()).map_err(|source| {
+            StartError::Bind {
+                what: "udp",
+                addr,
+                source,
+            }
+        })?;
         match obs::bind(udp) {
             Ok(tcp) => return Ok((udp, tcp)),
             // Port 0 gave a UDP port whose TCP twin is taken: try another.
-            Err(e) if addr.port() == 0 => last = Some(e),
-            Err(e) => anyhow::bail!("dns: binding tcp {addr}: {e}"),
+            Err(e) if addr.port() == 0 => last = e,
+            Err(source) => {
+                return Err(StartError::Bind {
+                    what: "tcp",
+                    addr,
+                    source,
+                });
+            }
         }
     }
-    anyhow::bail!("dns: no free port pair on {addr}: {last:?}")
+    Err(StartError::Bind {
+        what: "tcp",
+        addr,
+        source: last,
+    })
 }
 
 /// Starts the server: binds everything (so errors come back at once), then watches.
-pub async fn start(client: kube::Client, config: Config) -> anyhow::Result<Running> {
+pub async fn start(client: kube::Client, config: Config) -> Result<Running, StartError> {
     let domain = config.domain.trim_end_matches('.').to_ascii_lowercase();
     let mut upstreams = if config.upstreams.is_empty() {
         host_upstreams()
@@ -123,8 +153,13 @@ pub async fn start(client: kube::Client, config: Config) -> anyhow::Result<Runni
     }
     let http_addr = match config.http_addr {
         Some(a) => {
-            let l = obs::bind(a).map_err(|e| anyhow::anyhow!("dns: binding http {a}: {e}"))?;
-            let bound = l.local_addr()?;
+            let bind_err = |source| StartError::Bind {
+                what: "http",
+                addr: a,
+                source,
+            };
+            let l = obs::bind(a).map_err(bind_err)?;
+            let bound = l.local_addr().map_err(bind_err)?;
             tasks.push(server::serve_http(state.clone(), l));
             Some(bound)
         }
