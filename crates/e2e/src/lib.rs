@@ -55,6 +55,8 @@ pub struct Knet {
     pub api: String,
     /// The cluster DNS address from the ready line (UDP and TCP).
     pub dns: String,
+    /// The ingress controller's plain-HTTP address from the ready line.
+    pub http: String,
     /// Extra arguments given at start, reused on restart.
     args: Vec<String>,
     /// This instance's own pod range (kept across restarts).
@@ -121,6 +123,7 @@ impl Knet {
             dir,
             api: String::new(),
             dns: String::new(),
+            http: String::new(),
             args,
             pod_cidr,
             node_ip,
@@ -145,6 +148,7 @@ impl Knet {
             dir: tempfile::tempdir()?,
             api: String::new(),
             dns: String::new(),
+            http: String::new(),
             args: extra.iter().map(|s| s.to_string()).collect(),
             pod_cidr: format!("10.{}.{}.0/24", 100 + n % 150, std::process::id() % 250),
             node_ip: format!("10.{}.{}.1", 100 + n % 150, std::process::id() % 250),
@@ -179,6 +183,11 @@ impl Knet {
         cmd.arg("up").arg("--data-dir").arg(self.dir.path());
         if !self.args.iter().any(|a| a == "--api-addr") {
             cmd.args(["--api-addr", "127.0.0.1:0"]);
+        }
+        for flag in ["--http-addr", "--https-addr"] {
+            if !self.args.iter().any(|a| a == flag) {
+                cmd.args([flag, "127.0.0.1:0"]);
+            }
         }
         if !self.args.iter().any(|a| a == "--dns-addr") {
             cmd.args(["--dns-addr", "127.0.0.1:0"]);
@@ -249,6 +258,11 @@ impl Knet {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("dns="))
             .context("ready line has no dns=")?
+            .to_owned();
+        self.http = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http="))
+            .context("ready line has no http=")?
             .to_owned();
         self.child = Some(child);
         Ok(())

@@ -41,6 +41,24 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Run only the cluster DNS server, against the API server in a kubeconfig.
     Dns(DnsArgs),
+    /// Run only the ingress controller, against the API server in a kubeconfig.
+    Ingress(IngressArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct IngressArgs {
+    /// Kubeconfig of the API server (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Plain HTTP.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// The address written into the served Ingresses' status (default: the HTTP address's).
+    #[arg(long)]
+    publish_address: Option<std::net::IpAddr>,
+    /// Trust X-Forwarded-* headers from clients (behind another proxy).
+    #[arg(long)]
+    use_forwarded_headers: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -176,6 +194,9 @@ struct UpArgs {
     /// TTL of cluster DNS answers, in seconds.
     #[arg(long, default_value_t = dns::DEFAULT_TTL)]
     ttl: u32,
+    /// Ingress: trust X-Forwarded-* headers from clients (behind another proxy).
+    #[arg(long)]
+    use_forwarded_headers: bool,
     /// Revisions of history kept for watches.
     #[arg(long, default_value_t = 50_000)]
     history_window: u64,
@@ -253,6 +274,27 @@ async fn client_for(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client
         .with_context(|| format!("reading {}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     Ok(kube::Client::try_from(config)?)
+}
+
+/// `knet ingress`: the ingress controller alone, against any API server.
+async fn ingress_alone(args: IngressArgs) -> anyhow::Result<()> {
+    let client = match &args.kubeconfig {
+        Some(path) => client_for(path).await?,
+        None => kube::Client::try_default().await?,
+    };
+    let running = ingress::start(
+        client,
+        args.http_addr,
+        args.publish_address.unwrap_or(args.http_addr.ip()),
+        args.use_forwarded_headers,
+    )
+    .await?;
+    println!("knet: ready http={}", running.http_addr);
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    drop(running);
+    Ok(())
 }
 
 /// `knet dns`: cluster DNS alone, against any API server.
@@ -387,6 +429,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     )
     .await
     .context("starting cluster DNS")?;
+    let ingress = ingress::start(
+        client.clone(),
+        args.http_addr,
+        if args.http_addr.ip().is_unspecified() {
+            pod_net.node_ip
+        } else {
+            args.http_addr.ip()
+        },
+        args.use_forwarded_headers,
+    )
+    .await
+    .context("starting the ingress controller")?;
     let (agent_stop_tx, mut agent_stop) = tokio::sync::watch::channel(false);
     let agent = tokio::spawn(agent::run(
         agent::Config {
@@ -439,8 +493,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     println!(
-        "knet: ready api={api_addr} dns={} kubeconfig={}",
+        "knet: ready api={api_addr} dns={} http={} kubeconfig={}",
         dns.addrs[0],
+        ingress.http_addr,
         kubeconfig.display()
     );
     use std::io::Write as _;
@@ -634,6 +689,7 @@ fn main() -> std::process::ExitCode {
             Command::Agent(args) => agent_only(args).await,
             Command::Proxy(args) => service_proxy::run_alone(args).await,
             Command::Dns(args) => dns_alone(args).await,
+            Command::Ingress(args) => ingress_alone(args).await,
             Command::Trace(args) => trace::run(args).await,
         }
     });

@@ -4,6 +4,7 @@ mod apiserver;
 mod controllers;
 mod dns;
 mod echo;
+mod ingress;
 mod kube_client;
 mod layout;
 mod logs;

@@ -1,0 +1,140 @@
+//! Keeps the snapshot current: kube-rs reflectors of Ingresses, IngressClasses, Services and
+//! EndpointSlices; a rebuild after changes (coalesced) swaps in a new snapshot and writes the
+//! served Ingresses' `status.loadBalancer.ingress`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use tokio::sync::Notify;
+
+use crate::build::{Classes, table};
+use crate::server::{Shared, Snapshot};
+use crate::upstreams::Upstreams;
+
+fn watch<K>(
+    api: Api<K>,
+    changed: Arc<Notify>,
+    synced: Arc<AtomicBool>,
+) -> (Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    let task = tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::InitDone) => {
+                    synced.store(true, Ordering::Release);
+                    changed.notify_one();
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(_) => changed.notify_one(),
+                Err(err) => tracing::debug!(%err, "ingress watch error; retrying with backoff"),
+            }
+        }
+    });
+    (reader, task)
+}
+
+/// Writes `address` into the status of `ing` unless it is there already.
+async fn publish(client: &kube::Client, ing: &Ingress, address: IpAddr) {
+    let ip = address.to_string();
+    let current: Vec<String> = ing
+        .status
+        .iter()
+        .flat_map(|s| s.load_balancer.iter())
+        .flat_map(|lb| lb.ingress.iter().flatten())
+        .filter_map(|i| i.ip.clone())
+        .collect();
+    if current == [ip.clone()] {
+        return;
+    }
+    let (Some(ns), Some(name)) = (&ing.metadata.namespace, &ing.metadata.name) else {
+        return;
+    };
+    let patch = serde_json::json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}});
+    let api = Api::<Ingress>::namespaced(client.clone(), ns);
+    if let Err(err) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::debug!(%err, ingress = %name, "ingress: writing status");
+    }
+}
+
+/// Starts the watches and the rebuilding task.
+pub fn start(
+    client: kube::Client,
+    shared: Arc<Shared>,
+    address: IpAddr,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let changed = Arc::new(Notify::new());
+    let flags: [Arc<AtomicBool>; 4] = Default::default();
+    let (ingresses, t1) = watch(
+        Api::<Ingress>::all(client.clone()),
+        changed.clone(),
+        flags[0].clone(),
+    );
+    let (classes, t2) = watch(
+        Api::<IngressClass>::all(client.clone()),
+        changed.clone(),
+        flags[1].clone(),
+    );
+    let (services, t3) = watch(
+        Api::<Service>::all(client.clone()),
+        changed.clone(),
+        flags[2].clone(),
+    );
+    let (slices, t4) = watch(
+        Api::<EndpointSlice>::all(client.clone()),
+        changed.clone(),
+        flags[3].clone(),
+    );
+    let rebuild = tokio::spawn(async move {
+        loop {
+            changed.notified().await;
+            if !flags.iter().all(|f| f.load(Ordering::Acquire)) {
+                continue;
+            }
+            let (ings, cls, svcs, sls) = (
+                ingresses.state(),
+                classes.state(),
+                services.state(),
+                slices.state(),
+            );
+            let classes = Classes::from_objects(cls.iter().map(|c| c.as_ref()));
+            let (t, rejected) = table(ings.iter().map(|i| i.as_ref()), &classes, None);
+            for r in rejected {
+                tracing::warn!(ingress = %r.source.name, reason = %r.reason, "ingress rule refused");
+            }
+            let upstreams = Upstreams::build(
+                svcs.iter().map(|s| s.as_ref()),
+                sls.iter().map(|s| s.as_ref()),
+            );
+            shared.swap(Snapshot::new(t, upstreams));
+            for ing in ings.iter().filter(|i| classes.serves(i)) {
+                publish(&client, ing, address).await;
+            }
+        }
+    });
+    vec![t1, t2, t3, t4, rebuild]
+}
