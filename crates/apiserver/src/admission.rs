@@ -322,6 +322,33 @@ fn allocate_service(
     Ok(())
 }
 
+/// Folds a Secret's write-only `stringData` into `data` (base64), as kube-apiserver does when it
+/// decodes a Secret, so creates, updates and patches store only `data`; a `stringData` key
+/// overrides the same key in `data`.
+pub fn secret_string_data(secret: &mut Value) {
+    use base64::Engine as _;
+    let Some(obj) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = obj.remove("stringData") else {
+        return;
+    };
+    let data = obj
+        .entry("data")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !data.is_object() {
+        *data = Value::Object(Default::default());
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in strings {
+            if let Some(text) = v.as_str() {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                data.insert(k, Value::String(encoded));
+            }
+        }
+    }
+}
+
 /// Gives a class-less Ingress the default IngressClass, as kube-apiserver's
 /// DefaultIngressClass admission plugin does.
 pub fn ingress_class(state: &State, ing: &mut Value) -> Result<(), ApiError> {

@@ -459,6 +459,10 @@ fn admit(
 ) -> Result<Reserved, ApiError> {
     match kind {
         "Service" => admission::service(state, obj, old),
+        "Secret" => {
+            admission::secret_string_data(obj);
+            Ok(Reserved::default())
+        }
         "Ingress" if old.is_none() => {
             admission::ingress_class(state, obj)?;
             Ok(Reserved::default())

@@ -57,6 +57,8 @@ pub struct Knet {
     pub dns: String,
     /// The ingress controller's plain-HTTP address from the ready line.
     pub http: String,
+    /// The ingress controller's HTTPS address from the ready line.
+    pub https: String,
     /// Extra arguments given at start, reused on restart.
     args: Vec<String>,
     /// This instance's own pod range (kept across restarts).
@@ -124,6 +126,7 @@ impl Knet {
             api: String::new(),
             dns: String::new(),
             http: String::new(),
+            https: String::new(),
             args,
             pod_cidr,
             node_ip,
@@ -149,6 +152,7 @@ impl Knet {
             api: String::new(),
             dns: String::new(),
             http: String::new(),
+            https: String::new(),
             args: extra.iter().map(|s| s.to_string()).collect(),
             pod_cidr: format!("10.{}.{}.0/24", 100 + n % 150, std::process::id() % 250),
             node_ip: format!("10.{}.{}.1", 100 + n % 150, std::process::id() % 250),
@@ -263,6 +267,11 @@ impl Knet {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("http="))
             .context("ready line has no http=")?
+            .to_owned();
+        self.https = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("https="))
+            .context("ready line has no https=")?
             .to_owned();
         self.child = Some(child);
         Ok(())

@@ -110,6 +110,7 @@ fn backend(ing: &Ingress, b: &IngressBackend) -> Backend {
         port,
         source: source(ing),
         rewrite_target: annotation(ing, "rewrite-target").map(str::to_owned),
+        ssl_redirect: annotation(ing, "ssl-redirect") != Some("false"),
     }
 }
 

@@ -6,12 +6,15 @@
 //! - [`server`]: the HTTP server and the proxy (keep-alive pool, forwarded headers, retries).
 //! - [`watch`]: reflectors, snapshot swaps, `status.loadBalancer`.
 //!
-//! Not yet: TLS, the ingress-nginx annotations beyond rewrite-target and use-regex, and the
-//! hardening limits (see the crate's README.md in ARCHITECTURE.md's code map).
+//! - [`tls`]: certificates by SNI from `kubernetes.io/tls` Secrets, a generated fallback.
+//!
+//! Not yet: the ingress-nginx annotations beyond rewrite-target, use-regex and ssl-redirect,
+//! and the hardening limits.
 
 pub mod build;
 pub mod routes;
 pub mod server;
+pub mod tls;
 pub mod upstreams;
 pub mod watch;
 
@@ -19,12 +22,18 @@ use std::net::{IpAddr, SocketAddr};
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("ingress: binding {addr}: {source}")]
-pub struct StartError {
-    /// The address.
-    pub addr: SocketAddr,
-    /// Why.
-    pub source: std::io::Error,
+pub enum StartError {
+    /// An address could not be bound.
+    #[error("ingress: binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TLS could not be set up.
+    #[error("ingress: tls: {0}")]
+    Tls(String),
 }
 
 /// A running controller; dropping it stops it.
@@ -32,6 +41,8 @@ pub struct StartError {
 pub struct Running {
     /// The bound plain-HTTP address.
     pub http_addr: SocketAddr,
+    /// The bound HTTPS address.
+    pub https_addr: SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -43,28 +54,45 @@ impl Drop for Running {
     }
 }
 
-/// Binds `http_addr`, then watches; `address` is what `status.loadBalancer` shows.
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let bound = l
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok((l, bound))
+}
+
+/// Binds `http_addr` and `https_addr`, then watches; `address` is what `status.loadBalancer`
+/// shows.
 pub async fn start(
     client: kube::Client,
     http_addr: SocketAddr,
+    https_addr: SocketAddr,
     address: IpAddr,
     use_forwarded_headers: bool,
 ) -> Result<Running, StartError> {
-    let listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|source| StartError {
-            addr: http_addr,
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| StartError {
-        addr: http_addr,
-        source,
-    })?;
-    let shared = server::Shared::new(use_forwarded_headers);
-    let mut tasks = vec![tokio::spawn(server::serve_http(shared.clone(), listener))];
+    let (http, http_bound) = bind(http_addr).await?;
+    let (https, https_bound) = bind(https_addr).await?;
+    let resolver = tls::Resolver::new().map_err(StartError::Tls)?;
+    let config = tls::server_config(resolver.clone()).map_err(StartError::Tls)?;
+    let shared = server::Shared::new(use_forwarded_headers, resolver);
+    shared
+        .https_port
+        .store(https_bound.port(), std::sync::atomic::Ordering::Relaxed);
+    let mut tasks = vec![
+        tokio::spawn(server::serve(shared.clone(), http, None)),
+        tokio::spawn(server::serve(
+            shared.clone(),
+            https,
+            Some(tokio_rustls::TlsAcceptor::from(config)),
+        )),
+    ];
     tasks.extend(watch::start(client, shared, address));
     Ok(Running {
-        http_addr: bound,
+        http_addr: http_bound,
+        https_addr: https_bound,
         tasks,
     })
 }

@@ -49,6 +49,9 @@ pub struct Backend {
     pub source: Source,
     /// `nginx.ingress.kubernetes.io/rewrite-target`.
     pub rewrite_target: Option<String>,
+    /// `nginx.ingress.kubernetes.io/ssl-redirect` (default true): plain HTTP to a host with
+    /// TLS is redirected with 308.
+    pub ssl_redirect: bool,
 }
 
 /// How a route's path matches.

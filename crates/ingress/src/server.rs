@@ -55,6 +55,10 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct Shared {
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Certificates by SNI.
+    pub tls: Arc<crate::tls::Resolver>,
+    /// The HTTPS port, for redirects.
+    pub https_port: std::sync::atomic::AtomicU16,
     client: Client<HttpConnector, Body>,
     /// Trust the client's X-Forwarded-* headers (`--use-forwarded-headers`).
     pub use_forwarded_headers: bool,
@@ -62,7 +66,7 @@ pub struct Shared {
 
 impl Shared {
     /// Empty routes until the first snapshot.
-    pub fn new(use_forwarded_headers: bool) -> Arc<Shared> {
+    pub fn new(use_forwarded_headers: bool, tls: Arc<crate::tls::Resolver>) -> Arc<Shared> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
@@ -72,6 +76,8 @@ impl Shared {
             .build(connector);
         Arc::new(Shared {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            tls,
+            https_port: std::sync::atomic::AtomicU16::new(443),
             client,
             use_forwarded_headers,
         })
@@ -165,6 +171,25 @@ pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Resp
         return text(StatusCode::NOT_FOUND, "default backend - 404\n");
     };
     let backend = found.backend.clone();
+    // ingress-nginx's ssl-redirect: plain HTTP to a host with a certificate goes to HTTPS.
+    if !conn.tls && backend.ssl_redirect && shared.tls.has(&crate::routes::normalize_host(&host)) {
+        let port = shared.https_port.load(Ordering::Relaxed);
+        let name = crate::routes::normalize_host(&host);
+        let authority = if port == 443 {
+            name
+        } else {
+            format!("{name}:{port}")
+        };
+        let target = match req.uri().query() {
+            Some(q) => format!("https://{authority}{path}?{q}"),
+            None => format!("https://{authority}{path}"),
+        };
+        let mut r = text(StatusCode::PERMANENT_REDIRECT, "308 Permanent Redirect\n");
+        if let Ok(v) = HeaderValue::from_str(&target) {
+            r.headers_mut().insert(hyper::header::LOCATION, v);
+        }
+        return r;
+    }
     let addrs = match snapshot.upstreams.resolve(&backend) {
         Ok(a) => a,
         Err(NoUpstream::NoService) if backend.service.is_none() => {
@@ -266,8 +291,27 @@ fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// Serves plain HTTP (HTTP/1.1, and HTTP/2 with prior knowledge) on `listener`.
-pub async fn serve_http(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+/// Serves one connection's requests.
+async fn serve_conn<IO>(shared: Arc<Shared>, conn: Conn, io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(&shared, conn, req).await) }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
+}
+
+/// Serves plain HTTP (HTTP/1.1, and HTTP/2 with prior knowledge) on `listener`, or HTTPS
+/// when `tls` is given (ALPN picks HTTP/2 or HTTP/1.1).
+pub async fn serve(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let port = listener.local_addr().map_or(0, |a| a.port());
     loop {
         let Ok((tcp, peer)) = listener.accept().await else {
@@ -276,19 +320,24 @@ pub async fn serve_http(shared: Arc<Shared>, listener: tokio::net::TcpListener) 
         };
         let _ = tcp.set_nodelay(true);
         let shared = shared.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let conn = Conn {
                 peer,
                 port,
-                tls: false,
+                tls: tls.is_some(),
             };
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, conn, req).await) }
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            match tls {
+                None => serve_conn(shared, conn, tcp).await,
+                Some(acceptor) => {
+                    // A handshake that stalls must not hold the connection forever.
+                    let accepted =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+                    if let Ok(Ok(stream)) = accepted {
+                        serve_conn(shared, conn, stream).await;
+                    }
+                }
+            }
         });
     }
 }

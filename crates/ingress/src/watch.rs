@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::Api;
@@ -88,7 +88,7 @@ pub fn start(
     address: IpAddr,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let changed = Arc::new(Notify::new());
-    let flags: [Arc<AtomicBool>; 4] = Default::default();
+    let flags: [Arc<AtomicBool>; 5] = Default::default();
     let (ingresses, t1) = watch(
         Api::<Ingress>::all(client.clone()),
         changed.clone(),
@@ -109,6 +109,32 @@ pub fn start(
         changed.clone(),
         flags[3].clone(),
     );
+    // Only TLS Secrets: the others are none of the controller's business.
+    let (secrets, t5) = {
+        let (reader, writer) = reflector::store();
+        let stream = watcher(
+            Api::<Secret>::all(client.clone()),
+            watcher::Config::default().fields("type=kubernetes.io/tls"),
+        )
+        .default_backoff()
+        .reflect(writer);
+        let (changed, synced) = (changed.clone(), flags[4].clone());
+        let task = tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(watcher::Event::InitDone) => {
+                        synced.store(true, Ordering::Release);
+                        changed.notify_one();
+                    }
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                    Ok(_) => changed.notify_one(),
+                    Err(err) => tracing::debug!(%err, "ingress secret watch error"),
+                }
+            }
+        });
+        (reader, task)
+    };
     let rebuild = tokio::spawn(async move {
         loop {
             changed.notified().await;
@@ -131,10 +157,30 @@ pub fn start(
                 sls.iter().map(|s| s.as_ref()),
             );
             shared.swap(Snapshot::new(t, upstreams));
+            let secs = secrets.state();
+            let by_name: std::collections::HashMap<(String, String), &Secret> = secs
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        (s.metadata.namespace.clone()?, s.metadata.name.clone()?),
+                        s.as_ref(),
+                    ))
+                })
+                .collect();
+            let served: Vec<&Ingress> = ings
+                .iter()
+                .map(|i| i.as_ref())
+                .filter(|i| classes.serves(i))
+                .collect();
+            let (certs, bad) = crate::tls::Certs::build(served.iter().copied(), &by_name);
+            for b in bad {
+                tracing::warn!(ingress = %b.ingress.1, secret = %b.secret, reason = %b.reason, "ingress TLS secret refused; the fallback certificate serves its hosts");
+            }
+            shared.tls.swap(certs);
             for ing in ings.iter().filter(|i| classes.serves(i)) {
                 publish(&client, ing, address).await;
             }
         }
     });
-    vec![t1, t2, t3, t4, rebuild]
+    vec![t1, t2, t3, t4, t5, rebuild]
 }

@@ -53,6 +53,9 @@ struct IngressArgs {
     /// Plain HTTP.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
+    /// TLS.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    https_addr: SocketAddr,
     /// The address written into the served Ingresses' status (default: the HTTP address's).
     #[arg(long)]
     publish_address: Option<std::net::IpAddr>,
@@ -285,11 +288,15 @@ async fn ingress_alone(args: IngressArgs) -> anyhow::Result<()> {
     let running = ingress::start(
         client,
         args.http_addr,
+        args.https_addr,
         args.publish_address.unwrap_or(args.http_addr.ip()),
         args.use_forwarded_headers,
     )
     .await?;
-    println!("knet: ready http={}", running.http_addr);
+    println!(
+        "knet: ready http={} https={}",
+        running.http_addr, running.https_addr
+    );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
@@ -432,6 +439,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let ingress = ingress::start(
         client.clone(),
         args.http_addr,
+        args.https_addr,
         if args.http_addr.ip().is_unspecified() {
             pod_net.node_ip
         } else {
@@ -493,9 +501,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     println!(
-        "knet: ready api={api_addr} dns={} http={} kubeconfig={}",
+        "knet: ready api={api_addr} dns={} http={} https={} kubeconfig={}",
         dns.addrs[0],
         ingress.http_addr,
+        ingress.https_addr,
         kubeconfig.display()
     );
     use std::io::Write as _;

@@ -141,3 +141,125 @@ fn the_tutorials_test_ingress_routes_and_rewrites() -> anyhow::Result<()> {
     assert!(status.is_empty(), "{status}");
     Ok(())
 }
+
+/// The tutorial's `openssl req` line for `cn`, in `dir`: (cert path, key path).
+fn self_signed(dir: &std::path::Path, cn: &str) -> anyhow::Result<(String, String)> {
+    let crt = dir.join(format!("{cn}.crt")).display().to_string();
+    let key = dir.join(format!("{cn}.key")).display().to_string();
+    e2e::run_ok(std::process::Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-nodes",
+        "-days",
+        "365",
+        "-newkey",
+        "rsa:2048",
+        "-keyout",
+        &key,
+        "-out",
+        &crt,
+        "-subj",
+        &format!("/CN={cn}"),
+        "-addext",
+        &format!("subjectAltName=DNS:{cn}"),
+    ]))?;
+    Ok((crt, key))
+}
+
+/// `curl https://host:port/` resolved to the ingress's HTTPS address, trusting `ca`.
+fn https(k: &Knet, host: &str, ca: &str) -> anyhow::Result<String> {
+    let port = k.https.rsplit(':').next().unwrap_or_default();
+    e2e::run_ok(std::process::Command::new("curl").args([
+        "-sS",
+        "-m",
+        "5",
+        "--resolve",
+        &format!("{host}:{port}:127.0.0.1"),
+        &format!("https://{host}:{port}/"),
+        "--cacert",
+        ca,
+    ]))
+}
+
+#[test]
+fn tls_by_sni_from_secrets_with_a_fallback() -> anyhow::Result<()> {
+    e2e::require("openssl")?;
+    let k = Knet::up(&[])?;
+    apply(&k, "s1.yaml", &echo_app("s1", 1))?;
+    let dir = k.dir.path();
+    let mut certs = Vec::new();
+    for (i, host) in ["kube-book.com", "a.example", "b.example"]
+        .iter()
+        .enumerate()
+    {
+        let (crt, key) = self_signed(dir, host)?;
+        let secret = if i == 0 {
+            "kube-book-secret".to_owned()
+        } else {
+            format!("secret-{i}")
+        };
+        k.kubectl(&[
+            "create", "secret", "tls", &secret, "--key", &key, "--cert", &crt,
+        ])?;
+        certs.push((host.to_string(), secret, crt));
+    }
+    // The tutorial's ingress-ssl, in its legacy form, plus two more hosts.
+    apply(
+        &k,
+        "ingress-ssl.yaml",
+        "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: ingress-ssl\nspec:\n  tls:\n  - hosts:\n    - kube-book.com\n    secretName: kube-book-secret\n  rules:\n  - host: kube-book.com\n    http:\n      paths:\n      - path: /\n        backend:\n          serviceName: s1\n          servicePort: 80\n",
+    )?;
+    apply(
+        &k,
+        "more.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: more}\nspec:\n  tls:\n  - {hosts: [a.example], secretName: secret-1}\n  - {hosts: [b.example], secretName: secret-2}\n  rules:\n  - host: a.example\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: s1, port: {number: 80}}}}]}\n  - host: b.example\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: s1, port: {number: 80}}}}]}\n",
+    )?;
+    // Each host's own certificate (curl trusts only that one, so a wrong pick fails).
+    for (host, _, crt) in &certs {
+        let body = eventually(Duration::from_secs(30), || Ok(https(&k, host, crt).ok()))?;
+        assert!(
+            field(&body, "pod").unwrap_or_default().starts_with("s1-"),
+            "{host}: {body}"
+        );
+    }
+    // Plain HTTP to a TLS host: 308 to HTTPS.
+    let out = e2e::run_ok(std::process::Command::new("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "-H",
+        "Host: kube-book.com",
+        &format!("http://{}/x?y=1", k.http),
+    ]))?;
+    let port = k.https.rsplit(':').next().unwrap_or_default();
+    assert_eq!(out, format!("308 https://kube-book.com:{port}/x?y=1"));
+    // A secret with a broken key: that host gets the fallback certificate, the others keep
+    // theirs.
+    let broken = dir.join("broken.yaml");
+    std::fs::write(
+        &broken,
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: secret-2}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}\n  tls.key: not a key\n",
+            std::fs::read_to_string(&certs[2].2)?
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    )?;
+    k.kubectl(&["apply", "-f", &broken.display().to_string()])?;
+    let issuer = eventually(Duration::from_secs(10), || {
+        let v = std::process::Command::new("curl")
+            .args(["-sS", "-k", "-v", "-o", "/dev/null", "--resolve"])
+            .arg(format!("b.example:{port}:127.0.0.1"))
+            .arg(format!("https://b.example:{port}/"))
+            .output()?;
+        let err = String::from_utf8_lossy(&v.stderr).into_owned();
+        Ok(err.contains("Fake Certificate").then_some(err))
+    })?;
+    assert!(issuer.contains("Kubernetes Ingress Controller Fake Certificate"));
+    assert!(https(&k, "a.example", &certs[1].2).is_ok());
+    Ok(())
+}
