@@ -149,3 +149,31 @@ pub fn table<'a>(
     }
     Table::build(rules, defaults, fallback)
 }
+
+/// The ingress-nginx annotations knet implements.
+pub const SUPPORTED: [&str; 3] = ["rewrite-target", "use-regex", "ssl-redirect"];
+
+/// What to warn about in an Ingress's annotations: (reason, message) for each snippet
+/// annotation (refused: arbitrary configuration is how ingress-nginx was exploited,
+/// IngressNightmare) and each other ingress-nginx annotation knet does not implement.
+pub fn annotation_warnings(ing: &Ingress) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for key in ing.metadata.annotations.iter().flat_map(|a| a.keys()) {
+        let Some(name) = key.strip_prefix(NGINX) else {
+            continue;
+        };
+        if name.ends_with("snippet") {
+            out.push((
+                "SnippetRefused",
+                format!("annotation {key} is refused: knet does not run configuration snippets"),
+            ));
+        } else if !SUPPORTED.contains(&name) {
+            out.push((
+                "UnsupportedAnnotation",
+                format!("annotation {key} is not supported by knet and has no effect"),
+            ));
+        }
+    }
+    out.sort();
+    out
+}

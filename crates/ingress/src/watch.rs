@@ -81,6 +81,98 @@ async fn publish(client: &kube::Client, ing: &Ingress, address: IpAddr) {
     }
 }
 
+/// A reference to `ing` for an Event.
+fn reference(ing: &Ingress) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("networking.k8s.io/v1".into()),
+        kind: Some("Ingress".into()),
+        name: ing.metadata.name.clone(),
+        namespace: ing.metadata.namespace.clone(),
+        uid: ing.metadata.uid.clone(),
+        resource_version: ing.metadata.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+/// Warnings about the served Ingresses: their annotations, rules refused, TLS Secrets that
+/// cannot be used, backends whose Service does not exist. (namespace, name) → (reason,
+/// message).
+fn warnings(
+    served: &[&Ingress],
+    rejected: &[crate::routes::Rejected],
+    bad: &[crate::tls::BadSecret],
+    upstreams: &Upstreams,
+) -> Vec<((String, String), &'static str, String)> {
+    let key = |i: &Ingress| {
+        (
+            i.metadata.namespace.clone().unwrap_or_default(),
+            i.metadata.name.clone().unwrap_or_default(),
+        )
+    };
+    let mut out = Vec::new();
+    for ing in served {
+        for (reason, msg) in crate::build::annotation_warnings(ing) {
+            out.push((key(ing), reason, msg));
+        }
+        let spec = ing.spec.as_ref();
+        let backends = spec
+            .and_then(|s| s.default_backend.iter().next().cloned())
+            .into_iter()
+            .chain(
+                spec.into_iter()
+                    .flat_map(|s| s.rules.iter().flatten())
+                    .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
+                    .map(|p| p.backend.clone()),
+            );
+        let ns = key(ing).0;
+        for b in backends {
+            let Some(svc) = b.service else { continue };
+            let probe = crate::routes::Backend {
+                namespace: ns.clone(),
+                service: Some(svc.name.clone()),
+                port: crate::routes::PortRef::Number(0),
+                source: crate::routes::Source {
+                    created: 0,
+                    namespace: ns.clone(),
+                    name: String::new(),
+                },
+                rewrite_target: None,
+                ssl_redirect: false,
+            };
+            if upstreams.resolve(&probe) == Err(crate::upstreams::NoUpstream::NoService) {
+                out.push((
+                    key(ing),
+                    "ServiceNotFound",
+                    format!(
+                        "service {ns}/{} does not exist; its paths answer 503",
+                        svc.name
+                    ),
+                ));
+            }
+        }
+    }
+    for r in rejected {
+        out.push((
+            (r.source.namespace.clone(), r.source.name.clone()),
+            "InvalidPath",
+            format!("{}; the path is not served", r.reason),
+        ));
+    }
+    for b in bad {
+        out.push((
+            b.ingress.clone(),
+            "InvalidTLSSecret",
+            format!(
+                "secret {}: {}; its hosts get the fallback certificate",
+                b.secret, b.reason
+            ),
+        ));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Starts the watches and the rebuilding task.
 pub fn start(
     client: kube::Client,
@@ -136,6 +228,7 @@ pub fn start(
         (reader, task)
     };
     let rebuild = tokio::spawn(async move {
+        let mut reported = std::collections::HashSet::new();
         loop {
             changed.notified().await;
             if !flags.iter().all(|f| f.load(Ordering::Acquire)) {
@@ -149,13 +242,11 @@ pub fn start(
             );
             let classes = Classes::from_objects(cls.iter().map(|c| c.as_ref()));
             let (t, rejected) = table(ings.iter().map(|i| i.as_ref()), &classes, None);
-            for r in rejected {
-                tracing::warn!(ingress = %r.source.name, reason = %r.reason, "ingress rule refused");
-            }
             let upstreams = Upstreams::build(
                 svcs.iter().map(|s| s.as_ref()),
                 sls.iter().map(|s| s.as_ref()),
             );
+            let found_services = upstreams.clone();
             shared.swap(Snapshot::new(t, upstreams));
             let secs = secrets.state();
             let by_name: std::collections::HashMap<(String, String), &Secret> = secs
@@ -173,10 +264,30 @@ pub fn start(
                 .filter(|i| classes.serves(i))
                 .collect();
             let (certs, bad) = crate::tls::Certs::build(served.iter().copied(), &by_name);
-            for b in bad {
-                tracing::warn!(ingress = %b.ingress.1, secret = %b.secret, reason = %b.reason, "ingress TLS secret refused; the fallback certificate serves its hosts");
-            }
             shared.tls.swap(certs);
+            // Events, once per object version and message.
+            for (who, reason, msg) in warnings(&served, &rejected, &bad, &found_services) {
+                let Some(ing) = served.iter().find(|i| {
+                    (i.metadata.namespace.as_ref(), i.metadata.name.as_ref())
+                        == (Some(&who.0), Some(&who.1))
+                }) else {
+                    continue;
+                };
+                let version = ing.metadata.resource_version.clone().unwrap_or_default();
+                if !reported.insert((who.clone(), version, reason, msg.clone())) {
+                    continue;
+                }
+                tracing::warn!(ingress = %who.1, reason, %msg, "ingress");
+                events::record(
+                    &client,
+                    reference(ing),
+                    events::EventType::Warning,
+                    reason,
+                    &msg,
+                    "knet-ingress",
+                )
+                .await;
+            }
             for ing in ings.iter().filter(|i| classes.serves(i)) {
                 publish(&client, ing, address).await;
             }

@@ -263,3 +263,52 @@ fn tls_by_sni_from_secrets_with_a_fallback() -> anyhow::Result<()> {
     assert!(https(&k, "a.example", &certs[1].2).is_ok());
     Ok(())
 }
+
+/// The reasons of the Events about Ingress `name`.
+fn event_reasons(k: &Knet, name: &str) -> anyhow::Result<String> {
+    k.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ])
+}
+
+#[test]
+fn bad_input_gets_events_and_leaves_the_rest_serving() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    apply(&k, "s1.yaml", &echo_app("s1", 1))?;
+    apply(
+        &k,
+        "bad.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: missing\n  annotations:\n    nginx.ingress.kubernetes.io/configuration-snippet: 'more_set_headers \"X: y\";'\n    nginx.ingress.kubernetes.io/made-up: 'x'\nspec:\n  rules:\n  - host: nonexistent.svc.com\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: nonexistent-svc, port: {number: 80}}}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: badregex\n  annotations: {nginx.ingress.kubernetes.io/use-regex: 'true'}\nspec:\n  rules:\n  - host: regex.example\n    http:\n      paths:\n      - {path: '/(unclosed', pathType: ImplementationSpecific, backend: {service: {name: s1, port: {number: 80}}}}\n      - {path: '/ok', pathType: ImplementationSpecific, backend: {service: {name: s1, port: {number: 80}}}}\n",
+    )?;
+    let events = eventually(Duration::from_secs(20), || {
+        let e = event_reasons(&k, "missing")?;
+        Ok((e.contains("ServiceNotFound")
+            && e.contains("SnippetRefused")
+            && e.contains("UnsupportedAnnotation"))
+        .then_some(e))
+    })?;
+    assert!(
+        events.contains("nginx.ingress.kubernetes.io/made-up"),
+        "{events}"
+    );
+    assert!(events.contains("configuration-snippet"), "{events}");
+    assert_eq!(get(&k, "nonexistent.svc.com", "/", &[])?.0, 503);
+    let events = eventually(Duration::from_secs(20), || {
+        let e = event_reasons(&k, "badregex")?;
+        Ok(e.contains("InvalidPath").then_some(e))
+    })?;
+    assert!(events.contains("(unclosed"), "{events}");
+    // The good path of the same Ingress is served; the broken one is not.
+    let (code, body) = eventually(Duration::from_secs(30), || {
+        let r = get(&k, "regex.example", "/ok", &[])?;
+        Ok((r.0 == 200).then_some(r))
+    })?;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(get(&k, "regex.example", "/(unclosed", &[])?.0, 404);
+    Ok(())
+}
