@@ -312,3 +312,96 @@ fn bad_input_gets_events_and_leaves_the_rest_serving() -> anyhow::Result<()> {
     assert_eq!(get(&k, "regex.example", "/(unclosed", &[])?.0, 404);
     Ok(())
 }
+
+/// A client that keeps sending `GET /` with `Host: host` through the ingress, each on a new
+/// connection, until stopped: (sent, failed, first failures).
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64, Vec<String>)>,
+}
+
+impl Load {
+    fn start(addr: String, host: &'static str) -> Load {
+        use std::io::{Read as _, Write as _};
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut sent, mut failed, mut why) = (0u64, 0u64, Vec::new());
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                sent += 1;
+                let result = (|| -> std::io::Result<String> {
+                    let mut s = std::net::TcpStream::connect(&addr)?;
+                    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                    write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+                    let mut out = String::new();
+                    s.read_to_string(&mut out)?;
+                    Ok(out)
+                })();
+                match result {
+                    Ok(r) if r.starts_with("HTTP/1.1 200") => {}
+                    Ok(r) => {
+                        failed += 1;
+                        why.push(r.lines().next().unwrap_or_default().to_owned());
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        why.push(e.to_string());
+                    }
+                }
+                why.truncate(10);
+            }
+            (sent, failed, why)
+        });
+        Load { stop, thread }
+    }
+
+    fn finish(self) -> (u64, u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or((0, 1, vec!["load thread panicked".into()]))
+    }
+}
+
+#[test]
+fn websample_behind_the_ingress_rolls_scales_and_reconfigures_without_a_failed_request()
+-> anyhow::Result<()> {
+    let seed = workspace().join("examples/seed").display().to_string();
+    let k = Knet::up(&["-f", &seed])?;
+    apply(
+        &k,
+        "websample-ingress.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: websample}\nspec:\n  selector: {run: websample}\n  ports: [{port: 80, targetPort: 5000}]\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: websample}\nspec:\n  rules:\n  - host: websample.local\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: websample, port: {number: 80}}}}\n",
+    )?;
+    k.kubectl(&["scale", "deploy", "websample", "--replicas", "3"])?;
+    k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=60s"])?;
+    eventually(Duration::from_secs(30), || {
+        Ok((get(&k, "websample.local", "/", &[])?.0 == 200).then_some(()))
+    })?;
+    let load = Load::start(k.http.clone(), "websample.local");
+    // A full rolling update (RollingUpdate 25%/25%, readiness probe, preStop, grace period).
+    k.kubectl(&["set", "env", "deploy/websample", "ROLL=1"])?;
+    k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=120s"])?;
+    // Scale 3 → 1 → 3.
+    k.kubectl(&["scale", "deploy", "websample", "--replicas", "1"])?;
+    k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=60s"])?;
+    eventually(Duration::from_secs(60), || {
+        let n = k.kubectl(&["get", "pods", "-l", "run=websample", "-o", "name"])?;
+        Ok((n.lines().count() == 1).then_some(()))
+    })?;
+    k.kubectl(&["scale", "deploy", "websample", "--replicas", "3"])?;
+    k.kubectl(&["rollout", "status", "deploy/websample", "--timeout=60s"])?;
+    // 100 Ingress edits.
+    for i in 0..100 {
+        k.kubectl(&[
+            "annotate",
+            "ingress",
+            "websample",
+            &format!("knet.dev/edit={i}"),
+            "--overwrite",
+        ])?;
+    }
+    let (sent, failed, why) = load.finish();
+    eprintln!("zero downtime: {sent} requests, {failed} failed");
+    assert!(sent > 100, "only {sent} requests were sent");
+    assert_eq!(failed, 0, "{failed} of {sent} failed: {why:?}");
+    Ok(())
+}
