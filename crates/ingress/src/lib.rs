@@ -6,12 +6,14 @@
 //! - [`server`]: the HTTP server and the proxy (keep-alive pool, forwarded headers, retries).
 //! - [`watch`]: reflectors, snapshot swaps, `status.loadBalancer`.
 //!
+//! - [`guard`]: refuses requests with both Content-Length and Transfer-Encoding (smuggling).
 //! - [`tls`]: certificates by SNI from `kubernetes.io/tls` Secrets, a generated fallback.
 //!
 //! Not yet: the ingress-nginx annotations beyond rewrite-target, use-regex and ssl-redirect,
 //! and the hardening limits.
 
 pub mod build;
+pub mod guard;
 pub mod routes;
 pub mod server;
 pub mod tls;

@@ -328,13 +328,13 @@ pub async fn serve(
                 tls: tls.is_some(),
             };
             match tls {
-                None => serve_conn(shared, conn, tcp).await,
+                None => serve_conn(shared, conn, crate::guard::Guard::new(tcp)).await,
                 Some(acceptor) => {
                     // A handshake that stalls must not hold the connection forever.
                     let accepted =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
                     if let Ok(Ok(stream)) = accepted {
-                        serve_conn(shared, conn, stream).await;
+                        serve_conn(shared, conn, crate::guard::Guard::new(stream)).await;
                     }
                 }
             }

@@ -332,7 +332,10 @@ impl Load {
                 let result = (|| -> std::io::Result<String> {
                     let mut s = std::net::TcpStream::connect(&addr)?;
                     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                    write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+                    write!(
+                        s,
+                        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                    )?;
                     let mut out = String::new();
                     s.read_to_string(&mut out)?;
                     Ok(out)
@@ -357,7 +360,9 @@ impl Load {
 
     fn finish(self) -> (u64, u64, Vec<String>) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().unwrap_or((0, 1, vec!["load thread panicked".into()]))
+        self.thread
+            .join()
+            .unwrap_or((0, 1, vec!["load thread panicked".into()]))
     }
 }
 
@@ -403,5 +408,46 @@ fn websample_behind_the_ingress_rolls_scales_and_reconfigures_without_a_failed_r
     eprintln!("zero downtime: {sent} requests, {failed} failed");
     assert!(sent > 100, "only {sent} requests were sent");
     assert_eq!(failed, 0, "{failed} of {sent} failed: {why:?}");
+    Ok(())
+}
+
+#[test]
+fn smuggling_attempts_get_400() -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let k = Knet::up(&[])?;
+    apply(&k, "s1.yaml", &echo_app("s1", 1))?;
+    apply(
+        &k,
+        "any.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: any}\nspec:\n  defaultBackend: {service: {name: s1, port: {number: 80}}}\n",
+    )?;
+    eventually(Duration::from_secs(30), || {
+        Ok((get(&k, "x", "/", &[])?.0 == 200).then_some(()))
+    })?;
+    for raw in [
+        // CL.TE
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nSMUGGLED",
+        // TE.CL
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n",
+        // The same after an honest request on one connection.
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ] {
+        let mut s = std::net::TcpStream::connect(&k.http)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(raw.as_bytes())?;
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out).into_owned();
+        // The last response on the connection (bodies have no trailing newline).
+        let last = out
+            .rfind("HTTP/1.1 ")
+            .map(|i| &out[i..])
+            .unwrap_or_default();
+        assert!(
+            last.starts_with("HTTP/1.1 400 Bad Request"),
+            "{raw:?} → {out}"
+        );
+        assert!(!out.contains("SMUGGLED"), "{out}");
+    }
     Ok(())
 }

@@ -1,0 +1,323 @@
+//! A request-smuggling guard in front of the HTTP/1 parser. hyper settles a request that
+//! carries both `Content-Length` and `Transfer-Encoding` by dropping the length (RFC 9112
+//! §6.3), which keeps knet itself in step, but the client meant something else by it: CL.TE and
+//! TE.CL attacks rely on exactly such requests. The guard follows the byte stream request by
+//! request (heads, fixed-length and chunked bodies) and replaces a head with both framings by
+//! one hyper answers with 400 and a closed connection. HTTP/2 (its preface), upgrades and
+//! CONNECT end the inspection: after them the bytes are not HTTP/1 requests.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The longest head the guard holds back; longer ones pass through for hyper to refuse.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// A head that hyper refuses with 400 (a transfer coding other than chunked at the end).
+const REFUSED: &[u8] = b"POST / HTTP/1.1\r\nHost: refused\r\nTransfer-Encoding: refused\r\n\r\n";
+
+#[derive(Debug)]
+enum State {
+    /// Collecting a request head.
+    Head(Vec<u8>),
+    /// This many body bytes left.
+    Fixed(u64),
+    /// A chunk-size line so far.
+    ChunkSize(Vec<u8>),
+    /// This many chunk bytes left, then CRLF.
+    ChunkData(u64),
+    /// The CRLF after chunk data (how many bytes of it are left).
+    ChunkEnd(u8),
+    /// Trailer lines after the last chunk (the current line so far).
+    Trailer(Vec<u8>),
+    /// No more inspection.
+    Through,
+    /// A head was refused: nothing more is passed on.
+    Refused,
+}
+
+/// The guard around a connection.
+#[derive(Debug)]
+pub struct Guard<IO> {
+    inner: IO,
+    state: State,
+    pending: Vec<u8>,
+    eof: bool,
+}
+
+impl<IO> Guard<IO> {
+    /// Guards `inner`.
+    pub fn new(inner: IO) -> Guard<IO> {
+        Guard {
+            inner,
+            state: State::Head(Vec::new()),
+            pending: Vec::new(),
+            eof: false,
+        }
+    }
+}
+
+/// What a complete head says about the request that follows.
+fn judge(head: &[u8]) -> (Option<State>, bool) {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        // Not a request hyper would take either (or too many headers): let hyper say so.
+        _ => return (Some(State::Through), false),
+    }
+    let method = req.method.unwrap_or_default();
+    if method == "PRI" || method == "CONNECT" {
+        return (Some(State::Through), false);
+    }
+    let has = |name: &str| {
+        req.headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name))
+    };
+    let te = has("transfer-encoding");
+    let cl = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"));
+    if te && cl.is_some() {
+        return (None, true);
+    }
+    let upgrade = has("upgrade");
+    if upgrade {
+        return (Some(State::Through), false);
+    }
+    if te {
+        return (Some(State::ChunkSize(Vec::new())), false);
+    }
+    let len = cl
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (cl, len) {
+        (None, _) | (Some(_), Some(0)) => (Some(State::Head(Vec::new())), false),
+        (Some(_), Some(n)) => (Some(State::Fixed(n)), false),
+        // An unreadable length: hyper refuses it.
+        (Some(_), None) => (Some(State::Through), false),
+    }
+}
+
+impl<IO> Guard<IO> {
+    /// Runs `input` through the state machine, appending what hyper may read to `pending`.
+    fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            match &mut self.state {
+                State::Through => {
+                    self.pending.extend_from_slice(input);
+                    return;
+                }
+                State::Refused => return,
+                State::Head(acc) => {
+                    // Leading CRLFs between requests are allowed (RFC 9112 §2.2).
+                    let b = input[0];
+                    input = &input[1..];
+                    acc.push(b);
+                    if acc.ends_with(b"\r\n\r\n") || acc.ends_with(b"\n\n") {
+                        let head = std::mem::take(acc);
+                        if head.iter().all(|c| *c == b'\r' || *c == b'\n') {
+                            self.pending.extend_from_slice(&head);
+                            continue;
+                        }
+                        let (next, refuse) = judge(&head);
+                        if refuse {
+                            self.pending.extend_from_slice(REFUSED);
+                            self.state = State::Refused;
+                            // Nothing after the refused head is passed on: hyper answers 400
+                            // and closes.
+                            return;
+                        }
+                        self.pending.extend_from_slice(&head);
+                        self.state = next.unwrap_or(State::Through);
+                    } else if acc.len() > MAX_HEAD {
+                        let held = std::mem::take(acc);
+                        self.pending.extend_from_slice(&held);
+                        self.state = State::Through;
+                    }
+                }
+                State::Fixed(n) => {
+                    let take = (*n).min(input.len() as u64) as usize;
+                    self.pending.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    *n -= take as u64;
+                    if *n == 0 {
+                        self.state = State::Head(Vec::new());
+                    }
+                }
+                State::ChunkSize(line) => {
+                    let b = input[0];
+                    input = &input[1..];
+                    self.pending.push(b);
+                    line.push(b);
+                    if b == b'\n' {
+                        let text = String::from_utf8_lossy(line);
+                        let hex = text.trim().split(';').next().unwrap_or("").trim();
+                        match u64::from_str_radix(hex, 16) {
+                            Ok(0) => self.state = State::Trailer(Vec::new()),
+                            Ok(n) => self.state = State::ChunkData(n),
+                            // Bad chunk framing: hyper refuses it.
+                            Err(_) => self.state = State::Through,
+                        }
+                    } else if line.len() > 1024 {
+                        self.state = State::Through;
+                    }
+                }
+                State::ChunkData(n) => {
+                    let take = (*n).min(input.len() as u64) as usize;
+                    self.pending.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    *n -= take as u64;
+                    if *n == 0 {
+                        self.state = State::ChunkEnd(2);
+                    }
+                }
+                State::ChunkEnd(left) => {
+                    let b = input[0];
+                    input = &input[1..];
+                    self.pending.push(b);
+                    *left -= 1;
+                    if *left == 0 {
+                        self.state = State::ChunkSize(Vec::new());
+                    }
+                }
+                State::Trailer(line) => {
+                    let b = input[0];
+                    input = &input[1..];
+                    self.pending.push(b);
+                    line.push(b);
+                    if b == b'\n' {
+                        let empty = line.len() <= 2;
+                        line.clear();
+                        if empty {
+                            self.state = State::Head(Vec::new());
+                        }
+                    } else if line.len() > MAX_HEAD {
+                        self.state = State::Through;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.pending.is_empty() {
+                let n = this.pending.len().min(buf.remaining());
+                buf.put_slice(&this.pending[..n]);
+                this.pending.drain(..n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut tmp = [0u8; 16 * 1024];
+            let mut rb = ReadBuf::new(&mut tmp);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            let got = rb.filled();
+            if got.is_empty() {
+                // The peer is done: whatever head was held goes on for hyper to judge.
+                if let State::Head(acc) = &mut this.state {
+                    let held = std::mem::take(acc);
+                    this.pending.extend_from_slice(&held);
+                }
+                this.eof = true;
+                continue;
+            }
+            let got = got.to_vec();
+            this.feed(&got);
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Guard<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What hyper would read when the client sends `input` in pieces of `step` bytes.
+    fn through(input: &[u8], step: usize) -> Vec<u8> {
+        let mut g = Guard::new(());
+        for piece in input.chunks(step) {
+            g.feed(piece);
+        }
+        if let State::Head(acc) = &mut g.state {
+            let held = std::mem::take(acc);
+            g.pending.extend_from_slice(&held);
+        }
+        g.pending
+    }
+
+    #[test]
+    fn ordinary_requests_pass_unchanged_in_any_pieces() {
+        let stream: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\
+            POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+            POST /y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n\
+            GET /z HTTP/1.1\r\nHost: a\r\n\r\n";
+        for step in [1, 3, 7, 64, 4096] {
+            assert_eq!(through(stream, step), stream, "step {step}");
+        }
+    }
+
+    #[test]
+    fn both_framings_are_replaced_by_a_refused_head() {
+        for attack in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nSMUGGLED"[..],
+            &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n"[..],
+            // The attack in a later request of the connection.
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+        ] {
+            let out = through(attack, 5);
+            // The refused head is the last thing hyper reads: the smuggled bytes never arrive.
+            assert!(out.ends_with(REFUSED), "{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    #[test]
+    fn http2_and_upgrades_are_left_alone() {
+        let h2: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04";
+        assert_eq!(through(h2, 4), h2);
+        let ws: &[u8] = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello";
+        assert_eq!(through(ws, 2), ws);
+    }
+}
