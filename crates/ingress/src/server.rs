@@ -157,7 +157,7 @@ pub struct Conn {
 }
 
 /// One request.
-pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(shared: &Shared, conn: Conn, mut req: Request<Incoming>) -> Response<Body> {
     let snapshot = shared.current();
     let host = req
         .headers()
@@ -206,10 +206,22 @@ pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Resp
         Some(q) => format!("{upstream_path}?{q}"),
         None => upstream_path,
     };
+    // WebSocket and other upgrades: the Upgrade and Connection headers go on, and after a
+    // 101 both sides are joined byte for byte.
+    let upgrade = req
+        .headers()
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     let headers = &mut parts.headers;
     for h in HOP {
         headers.remove(h);
+    }
+    if let Some(u) = &upgrade {
+        set(headers, "upgrade", u);
+        set(headers, "connection", "upgrade");
     }
     // ingress-nginx's headers: the client's own X-Forwarded-* are replaced unless trusted.
     let scheme = if conn.tls { "https" } else { "http" };
@@ -276,7 +288,23 @@ pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Resp
             *out.body_mut() = b.boxed();
         }
         match shared.client.request(out).await {
-            Ok(resp) => return resp.map(|b| b.boxed()),
+            Ok(mut resp) => {
+                if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+                    && let Some(client_upgrade) = client_upgrade
+                {
+                    let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                    tokio::spawn(async move {
+                        if let (Ok(a), Ok(b)) = (client_upgrade.await, upstream_upgrade.await) {
+                            let _ = tokio::io::copy_bidirectional(
+                                &mut TokioIo::new(a),
+                                &mut TokioIo::new(b),
+                            )
+                            .await;
+                        }
+                    });
+                }
+                return resp.map(|b| b.boxed());
+            }
             Err(e) => {
                 tracing::debug!(%addr, err = %e, "ingress: upstream failed");
                 last_err = Some(e);

@@ -451,3 +451,47 @@ fn smuggling_attempts_get_400() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn websocket_upgrades_are_proxied() -> anyhow::Result<()> {
+    use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let k = Knet::up(&[])?;
+    apply(&k, "s1.yaml", &echo_app("s1", 1))?;
+    apply(
+        &k,
+        "ws.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: ws}\nspec:\n  rules:\n  - host: ws.example\n    http:\n      paths:\n      - {path: /ws, pathType: Prefix, backend: {service: {name: s1, port: {number: 80}}}}\n",
+    )?;
+    eventually(Duration::from_secs(30), || {
+        Ok((get(&k, "ws.example", "/ws", &[])?.0 != 404
+            && get(&k, "ws.example", "/ws", &[])?.0 != 503)
+            .then_some(()))
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://{}/ws", k.http),
+            )?;
+        req.headers_mut().insert("host", "ws.example".parse()?);
+        let (mut ws, resp) = tokio_tungstenite::connect_async(req).await?;
+        assert_eq!(resp.status().as_u16(), 101);
+        ws.send(Message::text("hello")).await?;
+        let reply = ws
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no reply"))??;
+        assert_eq!(reply.into_text()?.as_str(), "hello");
+        ws.send(Message::binary(vec![0u8, 1, 2, 255])).await?;
+        let reply = ws
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no reply"))??;
+        assert_eq!(reply.into_data().as_ref(), &[0u8, 1, 2, 255]);
+        ws.close(None).await?;
+        Ok::<_, anyhow::Error>(())
+    })
+}
