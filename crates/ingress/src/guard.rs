@@ -59,6 +59,16 @@ impl<IO> Guard<IO> {
     }
 }
 
+/// Where a head ends in `buf` (just past its blank line), if it does.
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// What a complete head says about the request that follows.
 fn judge(head: &[u8]) -> (Option<State>, bool) {
     let mut headers = [httparse::EMPTY_HEADER; 128];
@@ -114,31 +124,41 @@ impl<IO> Guard<IO> {
                 }
                 State::Refused => return,
                 State::Head(acc) => {
-                    // Leading CRLFs between requests are allowed (RFC 9112 §2.2).
-                    let b = input[0];
-                    input = &input[1..];
-                    acc.push(b);
-                    if acc.ends_with(b"\r\n\r\n") || acc.ends_with(b"\n\n") {
-                        let head = std::mem::take(acc);
-                        if head.iter().all(|c| *c == b'\r' || *c == b'\n') {
-                            self.pending.extend_from_slice(&head);
-                            continue;
+                    // Take everything up to the end of the head at once (the search starts
+                    // three bytes back, where a terminator split across reads may begin).
+                    let from = acc.len().saturating_sub(3);
+                    let before = acc.len();
+                    acc.extend_from_slice(input);
+                    let end = find_head_end(&acc[from..]).map(|e| from + e);
+                    let Some(end) = end else {
+                        input = &[];
+                        if acc.len() > MAX_HEAD {
+                            let held = std::mem::take(acc);
+                            self.pending.extend_from_slice(&held);
+                            self.state = State::Through;
                         }
-                        let (next, refuse) = judge(&head);
-                        if refuse {
-                            self.pending.extend_from_slice(REFUSED);
-                            self.state = State::Refused;
-                            // Nothing after the refused head is passed on: hyper answers 400
-                            // and closes.
-                            return;
-                        }
+                        continue;
+                    };
+                    // The bytes after the head go round again, in the next state.
+                    let used = end - before;
+                    input = &input[used..];
+                    acc.truncate(end);
+                    let head = std::mem::take(acc);
+                    // Empty lines between requests are allowed (RFC 9112 §2.2).
+                    if head.iter().all(|c| *c == b'\r' || *c == b'\n') {
                         self.pending.extend_from_slice(&head);
-                        self.state = next.unwrap_or(State::Through);
-                    } else if acc.len() > MAX_HEAD {
-                        let held = std::mem::take(acc);
-                        self.pending.extend_from_slice(&held);
-                        self.state = State::Through;
+                        continue;
                     }
+                    let (next, refuse) = judge(&head);
+                    if refuse {
+                        self.pending.extend_from_slice(REFUSED);
+                        self.state = State::Refused;
+                        // Nothing after the refused head is passed on: hyper answers 400
+                        // and closes.
+                        return;
+                    }
+                    self.pending.extend_from_slice(&head);
+                    self.state = next.unwrap_or(State::Through);
                 }
                 State::Fixed(n) => {
                     let take = (*n).min(input.len() as u64) as usize;

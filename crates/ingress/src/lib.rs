@@ -21,6 +21,7 @@ pub mod upstreams;
 pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,7 @@ pub struct Running {
     /// The bound HTTPS address.
     pub https_addr: SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Running {
@@ -53,21 +55,41 @@ impl Drop for Running {
         for t in &self.tasks {
             t.abort();
         }
+        // Every worker waits on this; their runtimes end with their connections.
+        self.stop.notify_waiters();
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
-    let l = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let bound = l
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
-    Ok((l, bound))
+/// One listener per worker on `addr`, all on one port (SO_REUSEPORT; the kernel spreads
+/// connections over them). A plain bind first, so a port already in use fails here rather
+/// than being shared with another process.
+fn listeners(addr: SocketAddr, n: usize) -> Result<Vec<std::net::TcpListener>, StartError> {
+    let err = |source| StartError::Bind { addr, source };
+    let bound = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.local_addr())
+        .map_err(err)?;
+    (0..n)
+        .map(|_| {
+            let domain = if bound.is_ipv4() {
+                socket2::Domain::IPV4
+            } else {
+                socket2::Domain::IPV6
+            };
+            let s = socket2::Socket::new(domain, socket2::Type::STREAM, None).map_err(err)?;
+            s.set_reuse_address(true).map_err(err)?;
+            s.set_reuse_port(true).map_err(err)?;
+            s.set_nonblocking(true).map_err(err)?;
+            s.bind(&bound.into()).map_err(err)?;
+            s.listen(1024).map_err(err)?;
+            Ok(s.into())
+        })
+        .collect()
 }
 
 /// Binds `http_addr` and `https_addr`, then watches; `address` is what `status.loadBalancer`
-/// shows.
+/// shows. Requests are served by one worker thread per core, each with its own single-thread
+/// runtime, listeners and upstream pool (like nginx's worker processes: no hand-off between
+/// threads on the request path); the watches run on the caller's runtime.
 pub async fn start(
     client: kube::Client,
     http_addr: SocketAddr,
@@ -75,26 +97,61 @@ pub async fn start(
     address: IpAddr,
     use_forwarded_headers: bool,
 ) -> Result<Running, StartError> {
-    let (http, http_bound) = bind(http_addr).await?;
-    let (https, https_bound) = bind(https_addr).await?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let http = listeners(http_addr, workers)?;
+    let https = listeners(https_addr, workers)?;
+    let http_bound = http[0].local_addr().map_err(|source| StartError::Bind {
+        addr: http_addr,
+        source,
+    })?;
+    let https_bound = https[0].local_addr().map_err(|source| StartError::Bind {
+        addr: https_addr,
+        source,
+    })?;
     let resolver = tls::Resolver::new().map_err(StartError::Tls)?;
     let config = tls::server_config(resolver.clone()).map_err(StartError::Tls)?;
     let shared = server::Shared::new(use_forwarded_headers, resolver);
     shared
         .https_port
         .store(https_bound.port(), std::sync::atomic::Ordering::Relaxed);
-    let mut tasks = vec![
-        tokio::spawn(server::serve(shared.clone(), http, None)),
-        tokio::spawn(server::serve(
-            shared.clone(),
-            https,
-            Some(tokio_rustls::TlsAcceptor::from(config)),
-        )),
-    ];
-    tasks.extend(watch::start(client, shared, address));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    for (i, (h, s)) in http.into_iter().zip(https).enumerate() {
+        let (shared, stop, config) = (shared.clone(), stop.clone(), config.clone());
+        std::thread::Builder::new()
+            .name(format!("ingress-{i}"))
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    let (Ok(h), Ok(s)) = (
+                        tokio::net::TcpListener::from_std(h),
+                        tokio::net::TcpListener::from_std(s),
+                    ) else {
+                        return;
+                    };
+                    let pool = server::upstream_pool();
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    tokio::select! {
+                        () = server::serve(shared.clone(), pool.clone(), h, None) => {}
+                        () = server::serve(shared, pool, s, Some(acceptor)) => {}
+                        () = stop.notified() => {}
+                    }
+                });
+            })
+            .map_err(|source| StartError::Bind {
+                addr: http_addr,
+                source,
+            })?;
+    }
+    let tasks = watch::start(client, shared, address);
     Ok(Running {
         http_addr: http_bound,
         https_addr: https_bound,
         tasks,
+        stop,
     })
 }

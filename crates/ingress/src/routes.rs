@@ -303,6 +303,16 @@ impl Table {
         })
     }
 
+    /// Every backend the table can return.
+    pub fn backends(&self) -> impl Iterator<Item = &Arc<Backend>> {
+        self.exact
+            .values()
+            .chain(self.wildcard.values())
+            .chain(self.any.iter())
+            .flat_map(|h| h.routes.iter().map(|r| &r.backend).chain(h.default.iter()))
+            .chain(self.default.iter())
+    }
+
     /// Every host with rules (for the TLS and status code).
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
         self.exact

@@ -24,30 +24,39 @@ use crate::upstreams::{NoUpstream, Upstreams};
 /// Bodies both ways.
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
+/// A backend's endpoints, resolved when the snapshot is made, and its round-robin position.
+#[derive(Debug)]
+struct Resolved {
+    addrs: Result<Vec<SocketAddr>, NoUpstream>,
+    next: AtomicUsize,
+}
+
 /// What requests are routed by; replaced whole on every change.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Hosts and paths.
     pub table: Table,
-    /// Services and their endpoints.
-    pub upstreams: Upstreams,
-    /// Round-robin position per backend (service namespace/name).
-    next: std::sync::Mutex<std::collections::HashMap<(String, String), Arc<AtomicUsize>>>,
+    /// Every backend of the table, resolved, keyed by the backend's identity (the address of
+    /// its `Arc` in `table`, which the snapshot owns and never changes).
+    resolved: std::collections::HashMap<usize, Resolved>,
 }
 
 impl Snapshot {
-    /// A snapshot of `table` over `upstreams`.
+    /// A snapshot of `table` with its backends resolved through `upstreams`.
     pub fn new(table: Table, upstreams: Upstreams) -> Snapshot {
-        Snapshot {
-            table,
-            upstreams,
-            next: Default::default(),
-        }
-    }
-
-    fn counter(&self, key: (String, String)) -> Arc<AtomicUsize> {
-        let mut m = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(key).or_default().clone()
+        let resolved = table
+            .backends()
+            .map(|b| {
+                (
+                    Arc::as_ptr(b) as usize,
+                    Resolved {
+                        addrs: upstreams.resolve(b),
+                        next: AtomicUsize::new(0),
+                    },
+                )
+            })
+            .collect();
+        Snapshot { table, resolved }
     }
 }
 
@@ -59,7 +68,6 @@ pub struct Shared {
     pub tls: Arc<crate::tls::Resolver>,
     /// The HTTPS port, for redirects.
     pub https_port: std::sync::atomic::AtomicU16,
-    client: Client<HttpConnector, Body>,
     /// Trust the client's X-Forwarded-* headers (`--use-forwarded-headers`).
     pub use_forwarded_headers: bool,
 }
@@ -67,18 +75,10 @@ pub struct Shared {
 impl Shared {
     /// Empty routes until the first snapshot.
     pub fn new(use_forwarded_headers: bool, tls: Arc<crate::tls::Resolver>) -> Arc<Shared> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(32)
-            .build(connector);
         Arc::new(Shared {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             tls,
             https_port: std::sync::atomic::AtomicU16::new(443),
-            client,
             use_forwarded_headers,
         })
     }
@@ -145,6 +145,21 @@ fn request_id() -> String {
     out
 }
 
+/// The upstream connection pool of one worker thread (each worker has its own, so a pooled
+/// connection is always driven by the thread that uses it).
+pub type Upstream = Client<HttpConnector, Body>;
+
+/// A new upstream pool: keep-alive, 60 s idle, TCP_NODELAY, 5 s connect timeout.
+pub fn upstream_pool() -> Upstream {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
 /// Where the request came in: the client's address and the server's scheme and port.
 #[derive(Debug, Clone, Copy)]
 pub struct Conn {
@@ -157,7 +172,12 @@ pub struct Conn {
 }
 
 /// One request.
-pub async fn handle(shared: &Shared, conn: Conn, mut req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    shared: &Shared,
+    client: &Upstream,
+    conn: Conn,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
     let snapshot = shared.current();
     let host = req
         .headers()
@@ -190,8 +210,11 @@ pub async fn handle(shared: &Shared, conn: Conn, mut req: Request<Incoming>) -> 
         }
         return r;
     }
-    let addrs = match snapshot.upstreams.resolve(&backend) {
-        Ok(a) => a,
+    let Some(resolved) = snapshot.resolved.get(&(Arc::as_ptr(&backend) as usize)) else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n");
+    };
+    let addrs = match &resolved.addrs {
+        Ok(a) => a.as_slice(),
         Err(NoUpstream::NoService) if backend.service.is_none() => {
             return text(StatusCode::NOT_FOUND, "default backend - 404\n");
         }
@@ -261,11 +284,7 @@ pub async fn handle(shared: &Shared, conn: Conn, mut req: Request<Incoming>) -> 
     }
     // Endpoints in turn; a connect error moves on to the next one (only for requests without
     // a body, which can be sent again).
-    let counter = snapshot.counter((
-        backend.namespace.clone(),
-        backend.service.clone().unwrap_or_default(),
-    ));
-    let start = counter.fetch_add(1, Ordering::Relaxed);
+    let start = resolved.next.fetch_add(1, Ordering::Relaxed);
     let bodyless = body.is_end_stream();
     let mut body = Some(body);
     let tries = if bodyless { addrs.len().min(3) } else { 1 };
@@ -287,7 +306,7 @@ pub async fn handle(shared: &Shared, conn: Conn, mut req: Request<Incoming>) -> 
         if !bodyless && let Some(b) = body.take() {
             *out.body_mut() = b.boxed();
         }
-        match shared.client.request(out).await {
+        match client.request(out).await {
             Ok(mut resp) => {
                 if resp.status() == StatusCode::SWITCHING_PROTOCOLS
                     && let Some(client_upgrade) = client_upgrade
@@ -320,13 +339,13 @@ fn empty() -> Body {
 }
 
 /// Serves one connection's requests.
-async fn serve_conn<IO>(shared: Arc<Shared>, conn: Conn, io: IO)
+async fn serve_conn<IO>(shared: Arc<Shared>, client: Upstream, conn: Conn, io: IO)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, conn, req).await) }
+        let (shared, client) = (shared.clone(), client.clone());
+        async move { Ok::<_, Infallible>(handle(&shared, &client, conn, req).await) }
     });
     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -337,6 +356,7 @@ where
 /// when `tls` is given (ALPN picks HTTP/2 or HTTP/1.1).
 pub async fn serve(
     shared: Arc<Shared>,
+    client: Upstream,
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
@@ -347,7 +367,7 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let shared = shared.clone();
+        let (shared, client) = (shared.clone(), client.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
             let conn = Conn {
@@ -356,13 +376,13 @@ pub async fn serve(
                 tls: tls.is_some(),
             };
             match tls {
-                None => serve_conn(shared, conn, crate::guard::Guard::new(tcp)).await,
+                None => serve_conn(shared, client, conn, crate::guard::Guard::new(tcp)).await,
                 Some(acceptor) => {
                     // A handshake that stalls must not hold the connection forever.
                     let accepted =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
                     if let Ok(Ok(stream)) = accepted {
-                        serve_conn(shared, conn, crate::guard::Guard::new(stream)).await;
+                        serve_conn(shared, client, conn, crate::guard::Guard::new(stream)).await;
                     }
                 }
             }

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Ingress benchmark: knet's ingress controller against Debian's nginx configured the way
+# ingress-nginx configures it (upstream keepalive, proxy_pass, HTTP/1.1 to the upstream,
+# forwarded headers), both in front of the same `knet echo` backend, loaded with wrk in one
+# run (results and method: docs/benchmarks.md, "Ingress").
+#
+#   bench/run-ingress.sh            # needs wrk, nginx, kubectl, curl
+#   KNET=path/to/knet bench/run-ingress.sh   # use that binary (no build)
+#
+# Addresses (loopback only): echo on 127.218.0.1:8080, knet's ingress on 127.218.0.2:8080,
+# nginx on 127.218.0.3:8080 (worker_processes 2, as many as knet's runtime threads here).
+# RUNS rounds, the two alternating, of:
+#   1. keep-alive: `wrk -t2 -c50 -d$DURATION --latency -H 'Host: bench.local'` → req/s, p99;
+#   2. new connections: the same with `Connection: close`.
+# Raw output: $BENCH_WORK (default target/bench-ingress).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3} DURATION=${DURATION:-8s}
+for cmd in wrk nginx kubectl curl; do
+  command -v "$cmd" >/dev/null || {
+    echo "$cmd is required (apt-get install -y wrk nginx-light)" >&2
+    exit 1
+  }
+done
+if [ -z "${KNET:-}" ]; then
+  cargo build --release -p knet
+  KNET=$PWD/target/release/knet
+fi
+. bench/lib.sh
+bench_work target/bench-ingress
+
+ECHO=127.218.0.1:8080 KNET_HTTP=127.218.0.2:8080 NGINX=127.218.0.3:8080
+
+echo "== echo backend on $ECHO"
+POD_NAME=bench-echo POD_NAMESPACE=default POD_IP=127.218.0.1 \
+  "$KNET" echo --listen "$ECHO" >"$WORK/echo.stdout" 2>"$WORK/echo.stderr" &
+PIDS+=("$!")
+for _ in $(seq 50); do curl -sf "http://$ECHO/" >/dev/null && break; sleep 0.1; done
+
+echo "== knet up, ingress on $KNET_HTTP"
+KNET_ARGS="--http-addr $KNET_HTTP --https-addr 127.218.0.2:8443 --dns-addr 127.0.0.1:0 --node-ip 127.218.0.9 --pod-cidr 127.219.0.0/24 --service-cidr 127.219.1.0/24 --lb-pool 127.219.2.0/24" \
+  start_knet ingress
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: bench}
+spec:
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: bench-1
+  labels: {kubernetes.io/service-name: bench}
+addressType: IPv4
+ports: [{name: "", port: 8080, protocol: TCP}]
+endpoints: [{addresses: ["127.218.0.1"]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench}
+spec:
+  rules:
+  - host: bench.local
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}
+EOF
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.local' "http://$KNET_HTTP/")" = 200 ] && break
+  sleep 0.1
+done
+
+echo "== nginx on $NGINX"
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 10000; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream echo {
+    server $ECHO;
+    keepalive 320;
+    keepalive_requests 10000;
+  }
+  server {
+    listen $NGINX;
+    server_name bench.local;
+    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Request-ID \$request_id;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header X-Forwarded-Port \$server_port;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Scheme \$scheme;
+      proxy_buffering on;
+    }
+  }
+}
+EOF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" </dev/null >"$WORK/nginx/stdout" 2>"$WORK/nginx/stderr" &
+PIDS+=("$!")
+for _ in $(seq 50); do curl -sf -H 'Host: bench.local' "http://$NGINX/" >/dev/null && break; sleep 0.1; done
+
+addr_of() { if [ "$1" = knet ]; then echo "$KNET_HTTP"; else echo "$NGINX"; fi; }
+# wrk's p99 as milliseconds.
+p99_ms() {
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 }
+    else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }
+    printf "%.3f", v }'
+}
+run() { # KIND TARGET RUN [wrk args]
+  local kind=$1 t=$2 r=$3; shift 3
+  local out
+  out=$(wrk -t2 -c50 -d"$DURATION" --latency -H 'Host: bench.local' "$@" "http://$(addr_of "$t")/" 2>&1)
+  echo "$out" >"$WORK/$kind-$t-$r.txt"
+  local rps errors
+  rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
+  errors=$(echo "$out" | sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
+  record "$kind target=$t run=$r rps=$rps p99_ms=$(echo "$out" | p99_ms) non2xx=${errors:-0}"
+}
+
+echo "== $RUNS rounds (wrk -t2 -c50 -d$DURATION)"
+for r in $(seq "$RUNS"); do
+  order="knet nginx"
+  [ $((r % 2)) = 0 ] && order="nginx knet"
+  for t in $order; do run keepalive "$t" "$r"; done
+  for t in $order; do run newconn "$t" "$r" -H 'Connection: close'; done
+done
+
+echo
+echo "== summary (median (min–max) of $RUNS rounds)"
+for kind in keepalive newconn; do
+  for t in knet nginx; do
+    echo "$kind $t: $(summary "$kind target=$t" rps 0) req/s, p99 $(summary "$kind target=$t" p99_ms 2) ms"
+  done
+  k=$(summary "$kind target=knet" rps 0 | cut -d' ' -f1)
+  n=$(summary "$kind target=nginx" rps 0 | cut -d' ' -f1)
+  echo "$kind knet/nginx = $(awk -v a="$k" -v b="$n" 'BEGIN {printf "%.2f", a / b}')  (goal ≥ 1.2)"
+done
+echo "raw results: $RESULTS"
