@@ -22,6 +22,7 @@ use crate::upstreams::Upstreams;
 
 fn watch<K>(
     api: Api<K>,
+    config: watcher::Config,
     changed: Arc<Notify>,
     synced: Arc<AtomicBool>,
 ) -> (Store<K>, tokio::task::JoinHandle<()>)
@@ -35,9 +36,7 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
+    let stream = watcher(api, config).default_backoff().reflect(writer);
     let task = tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
@@ -183,50 +182,35 @@ pub fn start(
     let flags: [Arc<AtomicBool>; 5] = Default::default();
     let (ingresses, t1) = watch(
         Api::<Ingress>::all(client.clone()),
+        watcher::Config::default(),
         changed.clone(),
         flags[0].clone(),
     );
     let (classes, t2) = watch(
         Api::<IngressClass>::all(client.clone()),
+        watcher::Config::default(),
         changed.clone(),
         flags[1].clone(),
     );
     let (services, t3) = watch(
         Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
         changed.clone(),
         flags[2].clone(),
     );
     let (slices, t4) = watch(
         Api::<EndpointSlice>::all(client.clone()),
+        watcher::Config::default(),
         changed.clone(),
         flags[3].clone(),
     );
     // Only TLS Secrets: the others are none of the controller's business.
-    let (secrets, t5) = {
-        let (reader, writer) = reflector::store();
-        let stream = watcher(
-            Api::<Secret>::all(client.clone()),
-            watcher::Config::default().fields("type=kubernetes.io/tls"),
-        )
-        .default_backoff()
-        .reflect(writer);
-        let (changed, synced) = (changed.clone(), flags[4].clone());
-        let task = tokio::spawn(async move {
-            futures::pin_mut!(stream);
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(watcher::Event::InitDone) => {
-                        synced.store(true, Ordering::Release);
-                        changed.notify_one();
-                    }
-                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                    Ok(_) => changed.notify_one(),
-                    Err(err) => tracing::debug!(%err, "ingress secret watch error"),
-                }
-            }
-        });
-        (reader, task)
-    };
+    let (secrets, t5) = watch(
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default().fields("type=kubernetes.io/tls"),
+        changed.clone(),
+        flags[4].clone(),
+    );
     let rebuild = tokio::spawn(async move {
         let mut reported = std::collections::HashSet::new();
         loop {
