@@ -81,6 +81,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn config() -> proxy_nftables::Config {
     proxy_nftables::Config {
+        family: Default::default(),
         node_name: "bench".into(),
         pod_cidr: Some("10.128.0.0/9".into()),
         node_ip: "192.0.2.1".parse().expect("ip"),

@@ -163,15 +163,27 @@ fn start_mode(
     };
     match mode {
         ProxyMode::Nftables => {
-            let nft = proxy_nftables::NftCli::check().context("--proxy-mode nftables")?;
+            proxy_nftables::NftCli::check().context("--proxy-mode nftables")?;
             let routes = kernel_routes(&settings)?;
-            let dataplane = proxy_nftables::Nftables::new(
-                proxy_nftables::Config {
-                    node_name: settings.node_name,
-                    pod_cidr: settings.pod_cidr,
-                    node_ip: settings.node_ip,
-                },
-                nft,
+            // A table per family; IPv6 only where the host has it.
+            let families = if ipv6_available() {
+                vec![proxy_nftables::Family::V4, proxy_nftables::Family::V6]
+            } else {
+                vec![proxy_nftables::Family::V4]
+            };
+            let dataplane = proxy::PerFamily(
+                families
+                    .into_iter()
+                    .map(|family| {
+                        let config = proxy_nftables::Config {
+                            family,
+                            node_name: settings.node_name.clone(),
+                            pod_cidr: settings.pod_cidr.clone().filter(|c| family.has_cidr(c)),
+                            node_ip: settings.node_ip,
+                        };
+                        proxy_nftables::Nftables::new(config, proxy_nftables::NftCli)
+                    })
+                    .collect(),
             );
             return Ok(tokio::spawn(kernel_mode(
                 dataplane, routes, common, shutdown,
@@ -247,6 +259,17 @@ impl Cleanup for proxy_nftables::Nftables<proxy_nftables::NftCli> {
     }
 }
 
+impl<D: Cleanup> Cleanup for proxy::PerFamily<D> {
+    fn cleanup(&mut self) -> Result<(), String> {
+        self.0.iter_mut().try_for_each(Cleanup::cleanup)
+    }
+}
+
+/// Whether this host has IPv6 (the kernel lists its IPv6 addresses here).
+fn ipv6_available() -> bool {
+    std::path::Path::new("/proc/net/if_inet6").exists()
+}
+
 impl Cleanup for proxy_iptables::Iptables<proxy_iptables::IptablesCli> {
     fn cleanup(&mut self) -> Result<(), String> {
         proxy_iptables::Iptables::cleanup(self).map_err(|e| e.to_string())
@@ -290,14 +313,17 @@ fn kernel_routes(settings: &Settings) -> anyhow::Result<LocalRoutes> {
 /// the tools exist and knet may use them.
 fn remove_other_modes(mode: ProxyMode) {
     if mode != ProxyMode::Nftables
-        && let Ok(nft) = proxy_nftables::NftCli::check()
+        && proxy_nftables::NftCli::check().is_ok()
     {
-        let stale = proxy_nftables::Config {
-            node_name: String::new(),
-            pod_cidr: None,
-            node_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        };
-        let _ = proxy_nftables::Nftables::new(stale, nft).cleanup();
+        for family in [proxy_nftables::Family::V4, proxy_nftables::Family::V6] {
+            let stale = proxy_nftables::Config {
+                family,
+                node_name: String::new(),
+                pod_cidr: None,
+                node_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            };
+            let _ = proxy_nftables::Nftables::new(stale, proxy_nftables::NftCli).cleanup();
+        }
     }
     if mode != ProxyMode::Iptables
         && let Ok(ipt) = proxy_iptables::IptablesCli::check()

@@ -101,7 +101,14 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
         let text = proxy_iptables::render(&state, &config, &Default::default());
         proxy_iptables::trace::trace(&proxy_iptables::trace::Rules::parse(&text), &packet)
     } else {
+        // The table of the destination's family.
+        let family = if packet.dst.is_ipv6() {
+            proxy_nftables::Family::V6
+        } else {
+            proxy_nftables::Family::V4
+        };
         let config = proxy_nftables::Config {
+            family,
             node_name,
             pod_cidr: args.pod_cidr.clone(),
             node_ip: args.node_ip,

@@ -1,5 +1,7 @@
-//! The nftables proxy mode: the service state rendered as one `table ip knet` in kube-proxy's
-//! nftables layout, and loaded atomically with `nft -f -`.
+//! The nftables proxy mode: the service state rendered as one table per IP family (`table ip
+//! knet`, `table ip6 knet`) in kube-proxy's nftables layout, and loaded atomically with
+//! `nft -f -`. An [`Nftables`] dataplane serves one family; run one per family, as kube-proxy
+//! does (see `proxy::DualStack`).
 //!
 //! [`render`] is a pure function from [`ProxyState`] to an nft script (golden-tested); an
 //! [`NftExecutor`] loads it (the real one runs the `nft` binary, the recording one keeps the
@@ -36,12 +38,65 @@ pub use render::{
     render, render_full, render_partial,
 };
 
+/// An IP family. Each has its own table (`table ip knet`, `table ip6 knet`), as kube-proxy
+/// runs one proxier per family; a family's table holds only that family's addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Family {
+    /// IPv4: `table ip knet`.
+    #[default]
+    V4,
+    /// IPv6: `table ip6 knet`.
+    V6,
+}
+
+impl Family {
+    /// The table family, which is also the keyword of the address match (`ip saddr`,
+    /// `ip6 saddr`) and of the DNAT (`dnat ip to`, `dnat ip6 to`).
+    pub fn kw(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+
+    /// The nft address type.
+    pub fn addr_type(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4_addr",
+            Family::V6 => "ipv6_addr",
+        }
+    }
+
+    /// The loopback range, which NodePorts are not served on (as kube-proxy's nftables mode).
+    pub fn loopback(self) -> &'static str {
+        match self {
+            Family::V4 => "127.0.0.0/8",
+            Family::V6 => "::1",
+        }
+    }
+
+    /// Whether `ip` is of this family.
+    pub fn has(self, ip: &IpAddr) -> bool {
+        match self {
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+
+    /// Whether a CIDR as written (`10.0.0.0/8`, `fd00::/64`) is of this family.
+    pub fn has_cidr(self, cidr: &str) -> bool {
+        cidr.contains(':') == (self == Family::V6)
+    }
+}
+
 /// What the renderer needs besides the state.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The family this table is for.
+    pub family: Family,
     /// This node's name, for the `Local` traffic policies.
     pub node_name: String,
-    /// The pod range: traffic from elsewhere to a ClusterIP is masqueraded.
+    /// The pod range of this family: traffic from elsewhere to a ClusterIP is masqueraded.
     pub pod_cidr: Option<String>,
     /// The node address NodePorts are served on.
     pub node_ip: IpAddr,
@@ -176,19 +231,27 @@ struct UdpView {
 }
 
 impl UdpView {
-    fn of(state: &ProxyState) -> UdpView {
+    fn of(state: &ProxyState, family: Family) -> UdpView {
         let mut v = UdpView::default();
         for (name, port) in &state.services {
             if name.protocol != proxy::service::Protocol::Udp {
                 continue;
             }
             let eps = state.endpoints_of(name);
-            if eps.iter().any(|e| e.ready || (e.serving && e.terminating)) {
-                v.served.extend(port.cluster_ips.iter().copied());
-                v.served.extend(port.external_ips.iter().copied());
-                v.served.extend(port.load_balancer_ips.iter().copied());
+            if eps
+                .iter()
+                .any(|e| family.has(&e.ip) && (e.ready || (e.serving && e.terminating)))
+            {
+                let frontends = port
+                    .cluster_ips
+                    .iter()
+                    .chain(&port.external_ips)
+                    .chain(&port.load_balancer_ips);
+                v.served
+                    .extend(frontends.filter(|ip| family.has(ip)).copied());
             }
-            v.endpoints.extend(eps.iter().map(|e| e.ip));
+            v.endpoints
+                .extend(eps.iter().map(|e| e.ip).filter(|ip| family.has(ip)));
         }
         v
     }
@@ -197,22 +260,19 @@ impl UdpView {
     /// DNATed to an endpoint that is gone, and flows to a frontend that had no endpoints
     /// (their packets were rejected, and conntrack would keep doing so).
     fn stale(&self, next: &UdpView) -> Vec<Vec<String>> {
-        let mut out = Vec::new();
-        for ip in self.endpoints.difference(&next.endpoints) {
-            out.push(vec![
-                "-p".into(),
-                "udp".into(),
-                "--dst-nat".into(),
-                ip.to_string(),
-            ]);
-        }
+        // conntrack reads IPv4 unless told otherwise.
+        let filter = |which: &str, ip: &IpAddr| {
+            let mut f: Vec<String> = vec!["-p".into(), "udp".into()];
+            if ip.is_ipv6() {
+                f.extend(["-f".into(), "ipv6".into()]);
+            }
+            f.extend([which.into(), ip.to_string()]);
+            f
+        };
+        let gone = self.endpoints.difference(&next.endpoints);
+        let mut out: Vec<Vec<String>> = gone.map(|ip| filter("--dst-nat", ip)).collect();
         for ip in next.served.difference(&self.served) {
-            out.push(vec![
-                "-p".into(),
-                "udp".into(),
-                "--orig-dst".into(),
-                ip.to_string(),
-            ]);
+            out.push(filter("--orig-dst", ip));
         }
         out
     }
@@ -240,10 +300,11 @@ impl<E: NftExecutor> Nftables<E> {
         }
     }
 
-    /// Removes knet's table (on shutdown, or when another mode takes over).
+    /// Removes knet's table of this family (on shutdown, or when another mode takes over).
     pub fn cleanup(&mut self) -> Result<(), NftError> {
+        let f = self.config.family.kw();
         self.exec
-            .load(&format!("table ip {TABLE}\ndelete table ip {TABLE}\n"))
+            .load(&format!("table {f} {TABLE}\ndelete table {f} {TABLE}\n"))
     }
 }
 
@@ -322,7 +383,7 @@ impl<E: NftExecutor> Dataplane for Nftables<E> {
         }
         self.loaded = Some(table);
         self.leftovers = leftovers;
-        let next = UdpView::of(state);
+        let next = UdpView::of(state, self.config.family);
         for filter in self.udp.stale(&next) {
             if let Err(err) = tokio::task::block_in_place(|| self.exec.delete_conntrack(&filter)) {
                 tracing::warn!(%err, "flushing stale UDP conntrack entries");

@@ -8,9 +8,9 @@ use proxy::service::Protocol;
 use proxy::topology;
 use proxy::{Endpoint, ProxyState, ServicePort, ServicePortName};
 
-use crate::Config;
+use crate::{Config, Family};
 
-/// knet's table, in family `ip`.
+/// knet's table's name, in each family (`ip`, `ip6`).
 pub const TABLE: &str = "knet";
 
 /// The masquerade mark (kube-proxy's bit 14).
@@ -40,16 +40,18 @@ fn suffix(name: &ServicePortName) -> String {
     )
 }
 
+/// An address as part of a name: nft identifiers have no `:`, so an IPv6 address is written
+/// with `-` instead (`fd00--5`).
+fn ip_name(ip: &IpAddr) -> String {
+    ip.to_string().replace(':', "-")
+}
+
 fn endpoint_chain(name: &ServicePortName, ep: &Endpoint) -> String {
-    format!("endpoint-{}__{}/{}", suffix(name), ep.ip, ep.port)
+    format!("endpoint-{}__{}/{}", suffix(name), ip_name(&ep.ip), ep.port)
 }
 
 fn affinity_set(name: &ServicePortName, ep: &Endpoint) -> String {
-    format!("affinity-{}__{}/{}", suffix(name), ep.ip, ep.port)
-}
-
-fn ipv4(ip: &IpAddr) -> bool {
-    ip.is_ipv4()
+    format!("affinity-{}__{}/{}", suffix(name), ip_name(&ep.ip), ep.port)
 }
 
 /// The dispatch maps, in the order they are declared.
@@ -124,14 +126,15 @@ impl Pick {
         format!("pick-{f}-{}-{}", self.proto, self.n)
     }
 
-    /// The chain's rules; `pods` is the pod range (ClusterIP traffic from elsewhere is
-    /// masqueraded, as kube-proxy does).
-    pub fn rules(&self, pods: Option<&str>) -> Vec<String> {
+    /// The chain's rules in `family`'s table; `pods` is the pod range (ClusterIP traffic from
+    /// elsewhere is masqueraded, as kube-proxy does).
+    pub fn rules(&self, family: Family, pods: Option<&str>) -> Vec<String> {
+        let f = family.kw();
         let mut rules = Vec::new();
         let kind = match self.frontend {
             Frontend::Cluster => {
                 if let Some(pods) = pods {
-                    rules.push(format!("ip saddr != {pods} jump mark-for-masquerade"));
+                    rules.push(format!("{f} saddr != {pods} jump mark-for-masquerade"));
                 }
                 FRONTEND_MAP
             }
@@ -146,8 +149,10 @@ impl Pick {
         };
         let (map, key) = DATA_MAPS[data_map(kind, self.proto)];
         rules.push(format!(
-            "meta l4proto {} dnat ip to {key} . numgen random mod {} map @{map}",
-            self.proto, self.n
+            "meta l4proto {} dnat {f} to {} . numgen random mod {} map @{map}",
+            self.proto,
+            key.replace("ip ", &format!("{f} ")),
+            self.n
         ));
         rules
     }
@@ -273,7 +278,21 @@ pub fn piece(
         return out;
     }
     let p = proto(name.protocol);
-    let eps = state.endpoints_of(name);
+    let family = config.family;
+    let f = family.kw();
+    // A dual-stack Service has endpoints of both families; this table takes its own.
+    let all_eps = state.endpoints_of(name);
+    let filtered: Vec<Endpoint>;
+    let eps = if all_eps.iter().all(|e| family.has(&e.ip)) {
+        all_eps
+    } else {
+        filtered = all_eps
+            .iter()
+            .filter(|e| family.has(&e.ip))
+            .cloned()
+            .collect();
+        &filtered
+    };
     let c = topology::categorize(eps, &config.node_name);
     let cluster_eps = topology::for_cluster_ip(port, &c);
     let external_eps = topology::for_external(port, &c);
@@ -281,7 +300,7 @@ pub fn piece(
     out.cluster_ips = port
         .cluster_ips
         .iter()
-        .filter(|ip| ipv4(ip))
+        .filter(|ip| family.has(ip))
         .copied()
         .collect();
     // The lean layout: no chain of its own, dispatch entries to the shared pick chains. Session
@@ -293,7 +312,7 @@ pub fn piece(
         all.sort();
         all.dedup();
         for ep in &all {
-            endpoint(&mut out, name, port, ep);
+            endpoint(&mut out, name, port, ep, family);
         }
     }
     if !lean && !c.cluster.is_empty() {
@@ -339,7 +358,7 @@ pub fn piece(
         let mut rules = Vec::new();
         if port.external_local {
             if let Some(pods) = &config.pod_cidr {
-                rules.push(format!("ip saddr {pods} goto service-{sfx}"));
+                rules.push(format!("{f} saddr {pods} goto service-{sfx}"));
             }
             rules.push("fib saddr type local jump mark-for-masquerade".to_owned());
             rules.push(format!("fib saddr type local goto service-{sfx}"));
@@ -382,7 +401,7 @@ pub fn piece(
         .external_ips
         .iter()
         .chain(&port.load_balancer_ips)
-        .filter(|ip| ipv4(ip))
+        .filter(|ip| family.has(ip))
     {
         let key = format!("{ip} . {p} . {}", port.port);
         if !external_chain {
@@ -405,16 +424,16 @@ pub fn piece(
     let ranges: Vec<&str> = port
         .load_balancer_source_ranges
         .iter()
-        .filter(|r| !r.contains(':'))
+        .filter(|r| family.has_cidr(r))
         .map(String::as_str)
         .collect();
     if !ranges.is_empty() && !port.load_balancer_ips.is_empty() {
         let chain = format!("firewall-{sfx}");
         out.chains.push((
             chain.clone(),
-            vec![format!("ip saddr != {{ {} }} drop", ranges.join(", "))],
+            vec![format!("{f} saddr != {{ {} }} drop", ranges.join(", "))],
         ));
-        for ip in port.load_balancer_ips.iter().filter(|ip| ipv4(ip)) {
+        for ip in port.load_balancer_ips.iter().filter(|ip| family.has(ip)) {
             let key = format!("{ip} . {p} . {}", port.port);
             out.elements[4].push((key, format!("goto {chain}")));
         }
@@ -479,10 +498,12 @@ fn write_chain(out: &mut String, chain: &str, rules: &[String]) {
 
 /// The full script for `pieces`.
 pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -> String {
+    let family = config.family;
+    let (f, addr) = (family.kw(), family.addr_type());
     let mut out = String::new();
-    let _ = writeln!(out, "table ip {TABLE} {{}}");
-    let _ = writeln!(out, "delete table ip {TABLE}");
-    let _ = writeln!(out, "table ip {TABLE} {{");
+    let _ = writeln!(out, "table {f} {TABLE} {{}}");
+    let _ = writeln!(out, "delete table {f} {TABLE}");
+    let _ = writeln!(out, "table {f} {TABLE} {{");
     let elements = |items: Vec<String>| {
         if items.is_empty() {
             String::new()
@@ -498,7 +519,7 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
     hairpin.dedup();
     let _ = write!(
         out,
-        "\tset hairpin {{\n\t\ttype ipv4_addr . ipv4_addr\n{}\t}}\n",
+        "\tset hairpin {{\n\t\ttype {addr} . {addr}\n{}\t}}\n",
         elements(hairpin.iter().map(|ip| format!("{ip} . {ip}")).collect())
     );
     let mut ips: Vec<IpAddr> = pieces
@@ -509,7 +530,7 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
     ips.dedup();
     let _ = write!(
         out,
-        "\tset cluster-ips {{\n\t\ttype ipv4_addr\n{}\t}}\n",
+        "\tset cluster-ips {{\n\t\ttype {addr}\n{}\t}}\n",
         elements(ips.iter().map(ToString::to_string).collect())
     );
     // The endpoint maps are declared empty and filled at the end of the transaction: the
@@ -517,14 +538,17 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
     // elements at that moment the better (docs/benchmarks.md, "nftables sync").
     for (map, key) in DATA_MAPS {
         let value = if map.ends_with("udp") {
-            "ip daddr . udp dport"
+            format!("{f} daddr . udp dport")
         } else {
-            "ip daddr . tcp dport"
+            format!("{f} daddr . tcp dport")
         };
         let key = if key.is_empty() {
             "numgen random mod 2".to_owned()
         } else {
-            format!("{key} . numgen random mod 2")
+            format!(
+                "{} . numgen random mod 2",
+                key.replace("ip ", &format!("{f} "))
+            )
         };
         let _ = write!(out, "\tmap {map} {{\n\t\ttypeof {key} : {value}\n\t}}\n");
     }
@@ -535,7 +559,8 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
             .collect();
         let _ = write!(
             out,
-            "\tmap {map} {{\n\t\ttype {key} : verdict\n{}\t}}\n",
+            "\tmap {map} {{\n\t\ttype {} : verdict\n{}\t}}\n",
+            key.replace("ipv4_addr", addr),
             elements(items)
         );
     }
@@ -548,12 +573,12 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
             let _ = writeln!(out, "\t}}");
         }
     }
-    out.push_str(&base_chains());
+    out.push_str(&base_chains(family));
     for pick in picks(pieces) {
         write_chain(
             &mut out,
             &pick.chain(),
-            &pick.rules(config.pod_cidr.as_deref()),
+            &pick.rules(family, config.pod_cidr.as_deref()),
         );
     }
     for p in pieces.values() {
@@ -570,7 +595,7 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
         if !items.is_empty() {
             let _ = writeln!(
                 out,
-                "add element ip {TABLE} {map} {{ {} }}",
+                "add element {f} {TABLE} {map} {{ {} }}",
                 items.join(", ")
             );
         }
@@ -580,20 +605,20 @@ pub fn render_full(pieces: &BTreeMap<ServicePortName, Piece>, config: &Config) -
 
 /// `delete element` for what `old` has and `new` has not, `add element` for the reverse.
 fn diff_elements(
-    del: &mut String,
-    add: &mut String,
+    (del, add): (&mut String, &mut String),
+    f: &str,
     map: &str,
     old: &[(String, String)],
     new: &[(String, String)],
 ) {
     for (k, v) in old {
         if !new.iter().any(|(k2, v2)| k2 == k && v2 == v) {
-            let _ = writeln!(del, "delete element ip {TABLE} {map} {{ {k} }}");
+            let _ = writeln!(del, "delete element {f} {TABLE} {map} {{ {k} }}");
         }
     }
     for (k, v) in new {
         if !old.iter().any(|(k2, v2)| k2 == k && v2 == v) {
-            let _ = writeln!(add, "add element ip {TABLE} {map} {{ {k} : {v} }}");
+            let _ = writeln!(add, "add element {f} {TABLE} {map} {{ {k} : {v} }}");
         }
     }
 }
@@ -613,6 +638,7 @@ pub fn render_partial(
     loaded: &mut BTreeSet<Pick>,
     config: &Config,
 ) -> (String, Leftovers) {
+    let f = config.family.kw();
     let mut out = String::new();
     let (mut del, mut add, mut flush) = (String::new(), String::new(), String::new());
     let empty = Piece::default();
@@ -627,20 +653,20 @@ pub fn render_partial(
         .collect();
     for c in &leftovers.chains {
         if !live_chains.contains(c.as_str()) {
-            let _ = writeln!(out, "delete chain ip {TABLE} {c}");
+            let _ = writeln!(out, "delete chain {f} {TABLE} {c}");
         }
     }
     for s in &leftovers.sets {
         if !live_sets.contains(s.as_str()) {
-            let _ = writeln!(out, "delete set ip {TABLE} {s}");
+            let _ = writeln!(out, "delete set {f} {TABLE} {s}");
         }
     }
     for pick in picks(new) {
         if loaded.insert(pick) {
             let chain = pick.chain();
-            let _ = writeln!(out, "add chain ip {TABLE} {chain}");
-            for r in pick.rules(config.pod_cidr.as_deref()) {
-                let _ = writeln!(out, "add rule ip {TABLE} {chain} {r}");
+            let _ = writeln!(out, "add chain {f} {TABLE} {chain}");
+            for r in pick.rules(config.family, config.pod_cidr.as_deref()) {
+                let _ = writeln!(out, "add rule {f} {TABLE} {chain} {r}");
             }
         }
     }
@@ -664,30 +690,30 @@ pub fn render_partial(
         // New sets, then every new chain declared (so jumps resolve), then refilled.
         for (set, decl) in &n.sets {
             if !o.sets.iter().any(|(s, _)| s == set) {
-                let _ = writeln!(out, "add set ip {TABLE} {set} {{ {}; }}", decl.join("; "));
+                let _ = writeln!(out, "add set {f} {TABLE} {set} {{ {}; }}", decl.join("; "));
             }
         }
         for (chain, _) in &n.chains {
-            let _ = writeln!(out, "add chain ip {TABLE} {chain}");
+            let _ = writeln!(out, "add chain {f} {TABLE} {chain}");
         }
         for (chain, rules) in &n.chains {
             if o.chains.iter().any(|(c, r)| c == chain && r == rules) {
                 continue;
             }
-            let _ = writeln!(out, "flush chain ip {TABLE} {chain}");
+            let _ = writeln!(out, "flush chain {f} {TABLE} {chain}");
             for r in rules {
-                let _ = writeln!(out, "add rule ip {TABLE} {chain} {r}");
+                let _ = writeln!(out, "add rule {f} {TABLE} {chain} {r}");
             }
         }
         for (i, (map, _)) in MAPS.iter().enumerate() {
-            diff_elements(&mut del, &mut add, map, &o.elements[i], &n.elements[i]);
+            diff_elements((&mut del, &mut add), f, map, &o.elements[i], &n.elements[i]);
         }
         for (i, (map, _)) in DATA_MAPS.iter().enumerate() {
-            diff_elements(&mut del, &mut add, map, &o.data[i], &n.data[i]);
+            diff_elements((&mut del, &mut add), f, map, &o.data[i], &n.data[i]);
         }
         for (chain, _) in &o.chains {
             if !n.chains.iter().any(|(c, _)| c == chain) {
-                let _ = writeln!(flush, "flush chain ip {TABLE} {chain}");
+                let _ = writeln!(flush, "flush chain {f} {TABLE} {chain}");
                 next.chains.push(chain.clone());
             }
         }
@@ -698,7 +724,7 @@ pub fn render_partial(
         }
     }
     for ip in old_ips.difference(&new_ips) {
-        let _ = writeln!(del, "delete element ip {TABLE} cluster-ips {{ {ip} }}");
+        let _ = writeln!(del, "delete element {f} {TABLE} cluster-ips {{ {ip} }}");
     }
     // Hairpin pairs only ever match a packet DNATed back to its own source, so a pair left
     // behind by a gone endpoint is harmless; new ones are added (re-adding is a no-op).
@@ -711,10 +737,10 @@ pub fn render_partial(
         .flat_map(|p| p.endpoint_ips.iter().copied())
         .collect();
     for ip in new_eps.difference(&old_eps) {
-        let _ = writeln!(add, "add element ip {TABLE} hairpin {{ {ip} . {ip} }}");
+        let _ = writeln!(add, "add element {f} {TABLE} hairpin {{ {ip} . {ip} }}");
     }
     for ip in new_ips.difference(&old_ips) {
-        let _ = writeln!(add, "add element ip {TABLE} cluster-ips {{ {ip} }}");
+        let _ = writeln!(add, "add element {f} {TABLE} cluster-ips {{ {ip} }}");
     }
     out.push_str(&del);
     out.push_str(&add);
@@ -732,15 +758,16 @@ pub struct Leftovers {
 }
 
 /// The chains every table has: hooks, dispatch, no-endpoint checks, masquerading.
-fn base_chains() -> String {
+fn base_chains(family: Family) -> String {
+    let (f, lo) = (family.kw(), family.loopback());
     format!(
         "\tchain reject-chain {{\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject\n\t}}\n\
          \tchain mark-for-masquerade {{\n\t\tmeta mark set meta mark or {MASQ_MARK}\n\t}}\n\
-         \tchain masquerading {{\n\t\tct status dnat ip saddr . ip daddr @hairpin masquerade\n\t\tmeta mark & {MASQ_MARK} == 0 return\n\t\tmeta mark set meta mark xor {MASQ_MARK}\n\t\tmasquerade fully-random\n\t}}\n\
-         \tchain services {{\n\t\tip daddr . meta l4proto . th dport vmap @service-ips\n\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports\n\t}}\n\
-         \tchain endpoints-check {{\n\t\tip daddr . meta l4proto . th dport vmap @no-endpoint-services\n\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports\n\t}}\n\
-         \tchain cluster-ips-check {{\n\t\tip daddr @cluster-ips reject\n\t}}\n\
-         \tchain firewall-check {{\n\t\tip daddr . meta l4proto . th dport vmap @firewall-ips\n\t}}\n\
+         \tchain masquerading {{\n\t\tct status dnat {f} saddr . {f} daddr @hairpin masquerade\n\t\tmeta mark & {MASQ_MARK} == 0 return\n\t\tmeta mark set meta mark xor {MASQ_MARK}\n\t\tmasquerade fully-random\n\t}}\n\
+         \tchain services {{\n\t\t{f} daddr . meta l4proto . th dport vmap @service-ips\n\t\tfib daddr type local {f} daddr != {lo} meta l4proto . th dport vmap @service-nodeports\n\t}}\n\
+         \tchain endpoints-check {{\n\t\t{f} daddr . meta l4proto . th dport vmap @no-endpoint-services\n\t\tfib daddr type local {f} daddr != {lo} meta l4proto . th dport vmap @no-endpoint-nodeports\n\t}}\n\
+         \tchain cluster-ips-check {{\n\t\t{f} daddr @cluster-ips reject\n\t}}\n\
+         \tchain firewall-check {{\n\t\t{f} daddr . meta l4proto . th dport vmap @firewall-ips\n\t}}\n\
          \tchain filter-prerouting {{\n\t\ttype filter hook prerouting priority -110; policy accept;\n\t\tct state new jump firewall-check\n\t}}\n\
          \tchain nat-prerouting {{\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump services\n\t}}\n\
          \tchain nat-output {{\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump services\n\t}}\n\
@@ -762,11 +789,13 @@ fn pick(
     config: &Config,
     slots: &mut Slots,
 ) {
+    let family = config.family;
+    let f = family.kw();
     let mut rules = Vec::new();
     if let Some(pods) = &config.pod_cidr {
-        for ip in port.cluster_ips.iter().filter(|ip| ipv4(ip)) {
+        for ip in port.cluster_ips.iter().filter(|ip| family.has(ip)) {
             rules.push(format!(
-                "ip daddr {ip} {} dport {} ip saddr != {pods} jump mark-for-masquerade",
+                "{f} daddr {ip} {} dport {} {f} saddr != {pods} jump mark-for-masquerade",
                 proto(name.protocol),
                 port.port
             ));
@@ -786,7 +815,7 @@ fn pick(
                 ));
             }
             rules.push(format!(
-                "meta l4proto {} dnat ip to numgen random mod {} offset {base} map @slot-endpoints-{}",
+                "meta l4proto {} dnat {f} to numgen random mod {} offset {base} map @slot-endpoints-{}",
                 proto(name.protocol),
                 eps.len(),
                 proto(name.protocol)
@@ -800,7 +829,7 @@ fn pick(
             .map(|(i, ep)| format!("{i} : {} . {}", ep.ip, ep.port))
             .collect();
         rules.push(format!(
-            "meta l4proto {} dnat ip to numgen random mod {} map {{ {} }}",
+            "meta l4proto {} dnat {f} to numgen random mod {} map {{ {} }}",
             proto(name.protocol),
             eps.len(),
             arms.join(", ")
@@ -810,7 +839,7 @@ fn pick(
     }
     for ep in eps {
         rules.push(format!(
-            "ip saddr @{} goto {}",
+            "{f} saddr @{} goto {}",
             affinity_set(name, ep),
             endpoint_chain(name, ep)
         ));
@@ -829,25 +858,32 @@ fn pick(
 }
 
 /// An endpoint's chain (hairpin masquerade, affinity, DNAT) and its affinity set.
-fn endpoint(out: &mut Piece, name: &ServicePortName, port: &ServicePort, ep: &Endpoint) {
-    let mut rules = vec![format!("ip saddr {} jump mark-for-masquerade", ep.ip)];
+fn endpoint(
+    out: &mut Piece,
+    name: &ServicePortName,
+    port: &ServicePort,
+    ep: &Endpoint,
+    family: Family,
+) {
+    let f = family.kw();
+    let mut rules = vec![format!("{f} saddr {} jump mark-for-masquerade", ep.ip)];
     if let Some(timeout) = port.affinity {
         let set = affinity_set(name, ep);
-        rules.push(format!("update @{set} {{ ip saddr }}"));
+        rules.push(format!("update @{set} {{ {f} saddr }}"));
         out.sets.push((
             set,
             vec![
-                "type ipv4_addr".to_owned(),
+                format!("type {}", family.addr_type()),
                 "flags dynamic,timeout".to_owned(),
                 format!("timeout {}s", timeout.as_secs()),
             ],
         ));
     }
+    // `ip:port`, or `[ip6]:port`.
     rules.push(format!(
-        "meta l4proto {} dnat to {}:{}",
+        "meta l4proto {} dnat to {}",
         proto(name.protocol),
-        ep.ip,
-        ep.port
+        ep.addr()
     ));
     out.chains.push((endpoint_chain(name, ep), rules));
 }

@@ -52,6 +52,7 @@ fn tcp_state(services: &[(&str, &str, &[&str])]) -> ProxyState {
 fn recording() -> Nftables<Recording> {
     Nftables::new(
         Config {
+            family: Default::default(),
             node_name: "n".into(),
             pod_cidr: None,
             node_ip: "192.0.2.1".parse().expect("ip"),

@@ -39,7 +39,7 @@ fn chain(pieces: &BTreeMap<ServicePortName, Piece>, name: &str) -> Option<Vec<St
         .values()
         .flat_map(|p| p.picks.iter())
         .find(|p| p.chain() == name)
-        .map(|p| p.rules(None))
+        .map(|p| p.rules(crate::Family::V4, None))
 }
 
 /// The endpoints stored under `prefix . 0` … `prefix . n-1` in endpoint map `map`.
@@ -105,6 +105,8 @@ fn run_chain(
         return Verdict::Untouched;
     };
     for rule in &rules {
+        // Both families' rules read alike once `ip6` is read as `ip`.
+        let rule = rule.replace("ip6 ", "ip ");
         let r = rule.as_str();
         // Marks change nothing about where the packet goes.
         if r.ends_with("jump mark-for-masquerade") || r.starts_with("update @") {
@@ -342,6 +344,7 @@ mod tests {
         pieces(
             &s,
             &Config {
+                family: Default::default(),
                 node_name: "n1".into(),
                 pod_cidr: Some("10.244.0.0/16".into()),
                 node_ip: ip("192.0.2.1"),

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use proxy::service::{Protocol, ServiceKey};
 use proxy::{Changes, Dataplane, Endpoint, ProxyState, ServicePort, ServicePortName};
-use proxy_nftables::{Config, NftError, NftExecutor, Nftables};
+use proxy_nftables::{Config, Family, NftError, NftExecutor, Nftables};
 
 /// A scratch network namespace, deleted on drop.
 struct Netns(String);
 
 impl Netns {
-    fn new() -> Netns {
-        let name = format!("knet-nfttest-{}", std::process::id());
+    fn new(tag: &str) -> Netns {
+        let name = format!("knet-nft{tag}-{}", std::process::id());
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
             .status()
@@ -38,6 +38,29 @@ impl Netns {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Netns {
+    fn ip(&self, args: &[&str]) {
+        let ok = Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args)
+            .status()
+            .expect("running ip");
+        assert!(ok.success(), "ip {args:?} failed");
+    }
+
+    /// Runs `f` on a thread that has entered the namespace.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).expect("netns file");
+            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+        .join()
+        .expect("thread in the namespace")
     }
 }
 
@@ -82,8 +105,54 @@ impl NftExecutor for InNetns {
     }
 }
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
+/// The addresses of the test, written as IPv4; in the IPv6 run each becomes `fd00::a:b:c:d`.
+#[derive(Clone, Copy)]
+struct Addrs(Family);
+
+impl Addrs {
+    fn ip(self, v4: &str) -> IpAddr {
+        self.text(v4).parse().expect("ip")
+    }
+
+    /// `text` with every IPv4 address in it (also inside a chain or set name) translated.
+    fn text(self, text: &str) -> String {
+        if self.0 == Family::V4 {
+            return text.to_owned();
+        }
+        let mut out = String::new();
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String, in_name: bool| {
+            if let Ok(v4) = word.parse::<std::net::Ipv4Addr>() {
+                let [a, b, c, d] = v4.octets();
+                let v6 = format!("fd00::{a}:{b}:{c}:{d}");
+                // nft names write `:` as `-` (see the renderer).
+                out.push_str(&if in_name { v6.replace(':', "-") } else { v6 });
+            } else {
+                out.push_str(word);
+            }
+            word.clear();
+        };
+        for ch in text.chars() {
+            if ch.is_ascii_digit() || ch == '.' {
+                word.push(ch);
+            } else {
+                let in_name = out.ends_with("__");
+                // A trailing `.` belongs to the text, not the address.
+                let dot = word.ends_with('.') && word.len() > 1;
+                if dot {
+                    word.pop();
+                }
+                flush(&mut word, &mut out, in_name);
+                if dot {
+                    out.push('.');
+                }
+                out.push(ch);
+            }
+        }
+        let in_name = out.ends_with("__");
+        flush(&mut word, &mut out, in_name);
+        out
+    }
 }
 
 fn name(svc: &str, protocol: Protocol) -> ServicePortName {
@@ -97,10 +166,10 @@ fn name(svc: &str, protocol: Protocol) -> ServicePortName {
     }
 }
 
-fn ep(addr: &str, node: &str) -> Endpoint {
+fn ep(a: Addrs, addr: &str, node: &str) -> Endpoint {
     Endpoint {
         node_name: Some(node.into()),
-        ..Endpoint::ready(ip(addr), 8080)
+        ..Endpoint::ready(a.ip(addr), 8080)
     }
 }
 
@@ -119,11 +188,29 @@ fn changed(names: &[&str]) -> Changes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn nft_takes_full_and_partial_syncs_of_every_kind() {
-    let ns = Netns::new();
+    full_and_partial(Family::V4).await;
+}
+
+/// The same in `table ip6 knet`, with every address an IPv6 one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn nft_takes_ipv6_syncs_of_every_kind() {
+    full_and_partial(Family::V6).await;
+}
+
+async fn full_and_partial(family: Family) {
+    let a = Addrs(family);
+    let ip = |v4: &str| a.ip(v4);
+    let ep = |v4: &str, node: &str| ep(a, v4, node);
+    let f = family.kw();
+    let ns = Netns::new(f);
     let mut d = Nftables::new(
         Config {
+            family,
             node_name: "n1".into(),
-            pod_cidr: Some("10.244.0.0/16".into()),
+            pod_cidr: Some(match family {
+                Family::V4 => "10.244.0.0/16".into(),
+                Family::V6 => "fd00::10:244:0:0/112".into(),
+            }),
             node_ip: ip("192.0.2.1"),
         },
         InNetns(ns.0.clone()),
@@ -171,7 +258,31 @@ async fn nft_takes_full_and_partial_syncs_of_every_kind() {
         vec![ep("10.244.0.4", "n1")],
     );
     d.sync(&s, &Changes::full()).await.expect("full sync");
-    let table = ns.nft(&["list", "table", "ip", "knet"]);
+    // Real traffic: a connection to the sticky Service's ClusterIP reaches its one endpoint,
+    // a listener on the namespace's loopback.
+    ns.ip(&["link", "set", "lo", "up"]);
+    let endpoint = ip("10.244.0.4");
+    let cluster_ip = ip("10.96.0.13");
+    let (plen, any) = match family {
+        Family::V4 => ("32", "0.0.0.0/0"),
+        Family::V6 => ("128", "::/0"),
+    };
+    ns.ip(&["addr", "add", &format!("{endpoint}/{plen}"), "dev", "lo"]);
+    ns.ip(&["route", "add", any, "dev", "lo"]);
+    let listener = ns.run(move || {
+        std::net::TcpListener::bind(std::net::SocketAddr::new(endpoint, 8080)).expect("bind")
+    });
+    let got = std::thread::spawn(move || {
+        let (_conn, peer) = listener.accept().expect("accept");
+        peer
+    });
+    ns.run(move || {
+        let target = std::net::SocketAddr::new(cluster_ip, 80);
+        std::net::TcpStream::connect_timeout(&target, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connecting to the ClusterIP {target}: {e}"))
+    });
+    got.join().expect("the endpoint took the connection");
+    let table = ns.nft(&["list", "table", f, "knet"]);
     for want in [
         "map endpoints-udp",
         "chain pick-nodeport-udp-2",
@@ -179,7 +290,8 @@ async fn nft_takes_full_and_partial_syncs_of_every_kind() {
         "numgen random mod 2 offset 1024 map @slot-endpoints-",
         "set affinity-ns/sticky/tcp/p__10.244.0.4/8080",
     ] {
-        assert!(table.contains(want), "{want} missing from\n{table}");
+        let want = a.text(want);
+        assert!(table.contains(&want), "{want} missing from\n{table}");
     }
 
     // Partial syncs: new endpoint counts (new shared chains) for both protocols, the Local
@@ -212,14 +324,15 @@ async fn nft_takes_full_and_partial_syncs_of_every_kind() {
     d.sync(&s, &changed(&["web", "dns", "local", "sticky"]))
         .await
         .expect("partial sync");
-    let table = ns.nft(&["list", "table", "ip", "knet"]);
+    let table = ns.nft(&["list", "table", f, "knet"]);
     for want in [
         "chain pick-cluster-udp-3",
         "chain pick-nodeport-tcp-3",
         "10.96.0.11 . 80 . 2 : 10.244.2.2 . 8080",
         "set affinity-ns/sticky/tcp/p__10.244.0.6/8080",
     ] {
-        assert!(table.contains(want), "{want} missing from\n{table}");
+        let want = a.text(want);
+        assert!(table.contains(&want), "{want} missing from\n{table}");
     }
 
     // Services go (their chains are flushed), then the next sync deletes what they left.
@@ -231,17 +344,18 @@ async fn nft_takes_full_and_partial_syncs_of_every_kind() {
     d.sync(&s, &changed(&["dns", "local", "sticky"]))
         .await
         .expect("leftovers deleted");
-    let table = ns.nft(&["list", "table", "ip", "knet"]);
+    let table = ns.nft(&["list", "table", f, "knet"]);
     for gone in [
         "10.96.0.11",
         "chain service-ns/local",
         "affinity-",
         "chain endpoint-",
     ] {
-        assert!(!table.contains(gone), "{gone} still in\n{table}");
+        let gone = a.text(gone);
+        assert!(!table.contains(&gone), "{gone} still in\n{table}");
     }
     assert!(
-        table.contains("10.96.0.10 . 80 . 2 : 10.244.2.2 . 8080"),
+        table.contains(&a.text("10.96.0.10 . 80 . 2 : 10.244.2.2 . 8080")),
         "{table}"
     );
     d.cleanup().expect("cleanup");

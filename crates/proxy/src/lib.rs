@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use endpoints::{Endpoint, EndpointsChangeTracker};
-pub use runner::{Changes, Dataplane, RunnerConfig};
+pub use runner::{Changes, Dataplane, PerFamily, RunnerConfig};
 pub use service::{ServiceChangeTracker, ServiceKey, ServicePort, ServicePortName};
 
 /// Everything a mode needs: each service port, and the endpoints behind it.

@@ -76,6 +76,24 @@ impl<D: Dataplane> Dataplane for &mut D {
     }
 }
 
+/// One dataplane per IP family, synced in turn, as kube-proxy's meta-proxier runs an IPv4 and
+/// an IPv6 proxier side by side. Each is tried even when one before it failed; the first
+/// error is returned, so the runner retries (with a full sync) as for any failure.
+#[derive(Debug)]
+pub struct PerFamily<D>(pub Vec<D>);
+
+impl<D: Dataplane> Dataplane for PerFamily<D> {
+    async fn sync(&mut self, state: &ProxyState, changes: &Changes) -> Result<(), SyncError> {
+        let mut first = None;
+        for d in &mut self.0 {
+            if let Err(err) = d.sync(state, changes).await {
+                first.get_or_insert(err);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
 /// How often the runner syncs.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {

@@ -619,6 +619,8 @@ fn nftables_mode_balances_pins_rejects_and_cleans_up() -> anyhow::Result<()> {
             "map service-ips",
             "map service-nodeports",
             "numgen random mod 3",
+            // A table per family, as kube-proxy keeps them.
+            "table ip6 knet",
         ],
     )
 }

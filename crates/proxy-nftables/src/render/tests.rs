@@ -30,6 +30,7 @@ fn ep(ip: &str) -> Endpoint {
 
 fn config() -> Config {
     Config {
+        family: Default::default(),
         node_name: "n1".into(),
         pod_cidr: Some("10.244.0.0/16".into()),
         node_ip: "192.0.2.1".parse().expect("ip"),
@@ -164,4 +165,42 @@ fn load_balancer_source_ranges_drop_other_sources() {
         out.contains("10.240.0.1 . tcp . 80 : goto firewall-ns/fw/tcp/http"),
         "{out}"
     );
+}
+
+#[test]
+fn a_dual_stack_service_is_split_between_the_two_tables() {
+    let mut port = svc("10.96.0.10");
+    port.cluster_ips.push("fd00::10".parse().expect("ip"));
+    port.affinity = Some(Duration::from_secs(10));
+    let s = state(vec![(
+        port_name("web"),
+        port,
+        vec![ep("10.244.0.2"), ep("fd00:244::2")],
+    )]);
+    let v4 = render(&s, &config());
+    let v6 = render(
+        &s,
+        &Config {
+            family: Family::V6,
+            pod_cidr: Some("fd00:244::/64".into()),
+            ..config()
+        },
+    );
+    assert!(v4.starts_with("table ip knet {}\ndelete table ip knet\n"), "{v4}");
+    assert!(!v4.contains("fd00"), "{v4}");
+    assert!(v4.contains("10.96.0.10 . tcp . 80 : goto service-ns/web/tcp/http"));
+    assert!(v6.starts_with("table ip6 knet {}\ndelete table ip6 knet\n"), "{v6}");
+    assert!(!v6.contains("10."), "{v6}");
+    for want in [
+        "type ipv6_addr . inet_proto . inet_service : verdict",
+        "fd00::10 . tcp . 80 : goto service-ns/web/tcp/http",
+        "ip6 daddr fd00::10 tcp dport 80 ip6 saddr != fd00:244::/64 jump mark-for-masquerade",
+        // nft names have no `:`.
+        "chain endpoint-ns/web/tcp/http__fd00-244--2/8080",
+        "update @affinity-ns/web/tcp/http__fd00-244--2/8080 { ip6 saddr }",
+        "meta l4proto tcp dnat to [fd00:244::2]:8080",
+        "fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @service-nodeports",
+    ] {
+        assert!(v6.contains(want), "{want} missing from\n{v6}");
+    }
 }
