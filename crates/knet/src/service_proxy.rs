@@ -166,13 +166,8 @@ fn start_mode(
             proxy_nftables::NftCli::check().context("--proxy-mode nftables")?;
             let routes = kernel_routes(&settings)?;
             // A table per family; IPv6 only where the host has it.
-            let families = if ipv6_available() {
-                vec![proxy_nftables::Family::V4, proxy_nftables::Family::V6]
-            } else {
-                vec![proxy_nftables::Family::V4]
-            };
             let dataplane = proxy::PerFamily(
-                families
+                proxy::Family::on_this_host()
                     .into_iter()
                     .map(|family| {
                         let config = proxy_nftables::Config {
@@ -190,14 +185,24 @@ fn start_mode(
             )));
         }
         ProxyMode::Iptables => {
-            let ipt = proxy_iptables::IptablesCli::check().context("--proxy-mode iptables")?;
+            proxy_iptables::IptablesCli::check(proxy::Family::V4)
+                .context("--proxy-mode iptables")?;
             let routes = kernel_routes(&settings)?;
-            let dataplane = proxy_iptables::Iptables::new(
-                proxy_iptables::Config {
-                    node_name: settings.node_name,
-                    pod_cidr: settings.pod_cidr,
-                },
-                ipt,
+            // iptables and ip6tables (where the host has IPv6 and the tool is there).
+            let mut families = proxy::Family::on_this_host();
+            families.retain(|f| proxy_iptables::IptablesCli::check(*f).is_ok());
+            let dataplane = proxy::PerFamily(
+                families
+                    .into_iter()
+                    .map(|family| {
+                        let config = proxy_iptables::Config {
+                            family,
+                            node_name: settings.node_name.clone(),
+                            pod_cidr: settings.pod_cidr.clone().filter(|c| family.has_cidr(c)),
+                        };
+                        proxy_iptables::Iptables::new(config, proxy_iptables::IptablesCli(family))
+                    })
+                    .collect(),
             );
             return Ok(tokio::spawn(kernel_mode(
                 dataplane, routes, common, shutdown,
@@ -265,11 +270,6 @@ impl<D: Cleanup> Cleanup for proxy::PerFamily<D> {
     }
 }
 
-/// Whether this host has IPv6 (the kernel lists its IPv6 addresses here).
-fn ipv6_available() -> bool {
-    std::path::Path::new("/proc/net/if_inet6").exists()
-}
-
 impl Cleanup for proxy_iptables::Iptables<proxy_iptables::IptablesCli> {
     fn cleanup(&mut self) -> Result<(), String> {
         proxy_iptables::Iptables::cleanup(self).map_err(|e| e.to_string())
@@ -312,10 +312,8 @@ fn kernel_routes(settings: &Settings) -> anyhow::Result<LocalRoutes> {
 /// Removes what another proxy mode left (its rules would DNAT under this one's feet), where
 /// the tools exist and knet may use them.
 fn remove_other_modes(mode: ProxyMode) {
-    if mode != ProxyMode::Nftables
-        && proxy_nftables::NftCli::check().is_ok()
-    {
-        for family in [proxy_nftables::Family::V4, proxy_nftables::Family::V6] {
+    if mode != ProxyMode::Nftables && proxy_nftables::NftCli::check().is_ok() {
+        for family in [proxy::Family::V4, proxy::Family::V6] {
             let stale = proxy_nftables::Config {
                 family,
                 node_name: String::new(),
@@ -325,14 +323,17 @@ fn remove_other_modes(mode: ProxyMode) {
             let _ = proxy_nftables::Nftables::new(stale, proxy_nftables::NftCli).cleanup();
         }
     }
-    if mode != ProxyMode::Iptables
-        && let Ok(ipt) = proxy_iptables::IptablesCli::check()
-    {
-        let stale = proxy_iptables::Config {
-            node_name: String::new(),
-            pod_cidr: None,
-        };
-        let _ = proxy_iptables::Iptables::new(stale, ipt).cleanup();
+    if mode != ProxyMode::Iptables {
+        for family in [proxy::Family::V4, proxy::Family::V6] {
+            if let Ok(ipt) = proxy_iptables::IptablesCli::check(family) {
+                let stale = proxy_iptables::Config {
+                    family,
+                    node_name: String::new(),
+                    pod_cidr: None,
+                };
+                let _ = proxy_iptables::Iptables::new(stale, ipt).cleanup();
+            }
+        }
     }
 }
 

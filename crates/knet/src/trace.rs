@@ -93,20 +93,21 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
         pod_weights: Default::default(),
     };
     let node_name = args.node_name.clone().unwrap_or_else(crate::node_name);
+    // The rules of the destination's family.
+    let family = if packet.dst.is_ipv6() {
+        proxy::Family::V6
+    } else {
+        proxy::Family::V4
+    };
     let verdict = if args.proxy_mode == "iptables" {
         let config = proxy_iptables::Config {
+            family,
             node_name,
             pod_cidr: args.pod_cidr.clone(),
         };
         let text = proxy_iptables::render(&state, &config, &Default::default());
         proxy_iptables::trace::trace(&proxy_iptables::trace::Rules::parse(&text), &packet)
     } else {
-        // The table of the destination's family.
-        let family = if packet.dst.is_ipv6() {
-            proxy_nftables::Family::V6
-        } else {
-            proxy_nftables::Family::V4
-        };
         let config = proxy_nftables::Config {
             family,
             node_name,

@@ -6,7 +6,9 @@
 //!
 //! [`render`] is pure; an [`IptablesExecutor`] loads the result with `iptables-restore
 //! --noflush` (only knet's chains are rewritten) and keeps the jumps from the built-in chains.
-//! Every sync is a full one. The chain layout is in this crate's README.md.
+//! Every sync is a full one. The chain layout is in this crate's README.md. An [`Iptables`]
+//! dataplane serves one family (`iptables` or `ip6tables`); run one per family under
+//! `proxy::PerFamily`, as kube-proxy does.
 
 mod render;
 pub mod trace;
@@ -20,12 +22,16 @@ use proxy::{Changes, Dataplane, ProxyState};
 
 pub use render::render;
 
+pub use proxy::Family;
+
 /// What the renderer needs besides the state.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The family these rules are for: `iptables` holds IPv4, `ip6tables` IPv6.
+    pub family: Family,
     /// This node's name, for the `Local` traffic policies.
     pub node_name: String,
-    /// The pod range: traffic from elsewhere to a ClusterIP is masqueraded.
+    /// The pod range of this family: traffic from elsewhere to a ClusterIP is masqueraded.
     pub pod_cidr: Option<String>,
 }
 
@@ -47,13 +53,24 @@ pub trait IptablesExecutor: Send {
     /// Makes sure the built-in chains jump to knet's (`table`, `chain`, `rule` as arguments).
     fn ensure_jump(&mut self, table: &str, chain: &str, rule: &[&str])
     -> Result<(), IptablesError>;
+    /// Removes every copy of a jump `ensure_jump` made.
+    fn delete_jump(&mut self, table: &str, chain: &str, rule: &[&str])
+    -> Result<(), IptablesError>;
     /// The names of knet's chains now in `table`.
     fn knet_chains(&mut self, table: &str) -> Result<BTreeSet<String>, IptablesError>;
 }
 
-/// The real executor.
+/// The real executor, for one family.
 #[derive(Debug, Default)]
-pub struct IptablesCli;
+pub struct IptablesCli(pub Family);
+
+/// The tools of a family: (`iptables`, `iptables-restore`, `iptables-save`).
+fn tools(family: Family) -> (&'static str, &'static str, &'static str) {
+    match family {
+        Family::V4 => ("iptables", "iptables-restore", "iptables-save"),
+        Family::V6 => ("ip6tables", "ip6tables-restore", "ip6tables-save"),
+    }
+}
 
 fn run(
     name: &'static str,
@@ -99,21 +116,17 @@ fn run_ok(
 }
 
 impl IptablesCli {
-    /// Checks that `iptables-restore` runs here.
-    pub fn check() -> Result<IptablesCli, IptablesError> {
-        run("iptables-restore", &["--version"], None)?;
-        Ok(IptablesCli)
+    /// Checks that `iptables-restore` (or `ip6tables-restore`) runs here.
+    pub fn check(family: Family) -> Result<IptablesCli, IptablesError> {
+        run(tools(family).1, &["--version"], None)?;
+        Ok(IptablesCli(family))
     }
 }
 
 impl IptablesExecutor for IptablesCli {
     fn restore(&mut self, rules: &str) -> Result<(), IptablesError> {
-        run_ok(
-            "iptables-restore",
-            "iptables-restore",
-            &["--noflush"],
-            Some(rules),
-        )
+        let restore = tools(self.0).1;
+        run_ok(restore, restore, &["--noflush"], Some(rules))
     }
 
     fn ensure_jump(
@@ -122,18 +135,31 @@ impl IptablesExecutor for IptablesCli {
         chain: &str,
         rule: &[&str],
     ) -> Result<(), IptablesError> {
+        let iptables = tools(self.0).0;
         let mut check = vec!["-w", "-t", table, "-C", chain];
         check.extend_from_slice(rule);
-        if run("iptables", &check, None)?.status.success() {
+        if run(iptables, &check, None)?.status.success() {
             return Ok(());
         }
         let mut insert = vec!["-w", "-t", table, "-I", chain];
         insert.extend_from_slice(rule);
-        run_ok("iptables", "iptables -I", &insert, None)
+        run_ok(iptables, "iptables -I", &insert, None)
+    }
+
+    fn delete_jump(
+        &mut self,
+        table: &str,
+        chain: &str,
+        rule: &[&str],
+    ) -> Result<(), IptablesError> {
+        let mut del = vec!["-w", "-t", table, "-D", chain];
+        del.extend_from_slice(rule);
+        while run(tools(self.0).0, &del, None)?.status.success() {}
+        Ok(())
     }
 
     fn knet_chains(&mut self, table: &str) -> Result<BTreeSet<String>, IptablesError> {
-        let out = run("iptables-save", &["-t", table], None)?;
+        let out = run(tools(self.0).2, &["-t", table], None)?;
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.strip_prefix(':'))
@@ -212,9 +238,7 @@ impl<E: IptablesExecutor> Iptables<E> {
     /// Removes every knet chain and the jumps to them (on stop, or when another mode runs).
     pub fn cleanup(&mut self) -> Result<(), IptablesError> {
         for (table, chain, rule) in JUMPS {
-            let mut del = vec!["-w", "-t", table, "-D", chain];
-            del.extend_from_slice(rule);
-            while run("iptables", &del, None)?.status.success() {}
+            self.exec.delete_jump(table, chain, rule)?;
         }
         for table in ["nat", "filter"] {
             let chains = self.exec.knet_chains(table)?;

@@ -57,39 +57,48 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
             continue;
         }
         let p = proto(name.protocol);
-        let c = topology::categorize(state.endpoints_of(name), &config.node_name);
+        // A dual-stack Service has endpoints of both families; these rules take their own.
+        let family = config.family;
+        let eps: Vec<Endpoint> = state
+            .endpoints_of(name)
+            .iter()
+            .filter(|e| family.has(&e.ip))
+            .cloned()
+            .collect();
+        let c = topology::categorize(&eps, &config.node_name);
         let cluster = topology::for_cluster_ip(port, &c);
         let external = topology::for_external(port, &c);
         let svc = svc_chain(name);
-        let v4 = |ips: &[std::net::IpAddr]| -> Vec<std::net::IpAddr> {
-            ips.iter().filter(|i| i.is_ipv4()).copied().collect()
+        let own = |ips: &[std::net::IpAddr]| -> Vec<std::net::IpAddr> {
+            ips.iter().filter(|i| family.has(i)).copied().collect()
         };
-        let frontends: Vec<(std::net::IpAddr, &str, bool)> = v4(&port.cluster_ips)
+        let frontends: Vec<(std::net::IpAddr, &str, bool)> = own(&port.cluster_ips)
             .into_iter()
             .map(|ip| (ip, "cluster IP", false))
             .chain(
-                v4(&port.external_ips)
+                own(&port.external_ips)
                     .into_iter()
                     .map(|ip| (ip, "external IP", true)),
             )
             .chain(
-                v4(&port.load_balancer_ips)
+                own(&port.load_balancer_ips)
                     .into_iter()
                     .map(|ip| (ip, "loadbalancer IP", true)),
             )
             .collect();
+        let host = family.host_bits();
         let fw = chain("KNET-FW", &name.to_string());
         let ranges: Vec<&String> = port
             .load_balancer_source_ranges
             .iter()
-            .filter(|r| !r.contains(':'))
+            .filter(|r| family.has_cidr(r))
             .collect();
         for (ip, what, ext) in &frontends {
             let eps = if *ext { &external } else { &cluster };
             if eps.is_empty() {
                 let _ = writeln!(
                     filter,
-                    "-A KNET-SERVICES -d {ip}/32 -p {p} -m {p} --dport {} -m comment --comment \"{name} has no endpoints\" -j REJECT{}",
+                    "-A KNET-SERVICES -d {ip}/{host} -p {p} -m {p} --dport {} -m comment --comment \"{name} has no endpoints\" -j REJECT{}",
                     port.port,
                     if p == "tcp" {
                         " --reject-with tcp-reset"
@@ -102,13 +111,13 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                 // rest are marked and dropped in the filter table.
                 let _ = writeln!(
                     nat,
-                    "-A KNET-SERVICES -d {ip}/32 -p {p} -m {p} --dport {} -m comment --comment \"{name} loadbalancer IP\" -j {fw}",
+                    "-A KNET-SERVICES -d {ip}/{host} -p {p} -m {p} --dport {} -m comment --comment \"{name} loadbalancer IP\" -j {fw}",
                     port.port
                 );
             } else {
                 let _ = writeln!(
                     nat,
-                    "-A KNET-SERVICES -d {ip}/32 -p {p} -m {p} --dport {} -m comment --comment \"{name} {what}\" -j {svc}",
+                    "-A KNET-SERVICES -d {ip}/{host} -p {p} -m {p} --dport {} -m comment --comment \"{name} {what}\" -j {svc}",
                     port.port
                 );
             }
@@ -151,7 +160,7 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                 if !ext {
                     let _ = writeln!(
                         nat,
-                        "-A {svc} ! -s {pods} -d {ip}/32 -p {p} -m {p} --dport {} -j KNET-MARK-MASQ",
+                        "-A {svc} ! -s {pods} -d {ip}/{host} -p {p} -m {p} --dport {} -j KNET-MARK-MASQ",
                         port.port
                     );
                 }
@@ -159,7 +168,7 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
         }
         for (ip, _, ext) in &frontends {
             if *ext {
-                let _ = writeln!(nat, "-A {svc} -d {ip}/32 -j KNET-MARK-MASQ");
+                let _ = writeln!(nat, "-A {svc} -d {ip}/{host} -j KNET-MARK-MASQ");
             }
         }
         if let Some(timeout) = port.affinity {
@@ -191,7 +200,7 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                 );
             }
             chains.insert(sep.clone());
-            let _ = writeln!(nat, "-A {sep} -s {}/32 -j KNET-MARK-MASQ", ep.ip);
+            let _ = writeln!(nat, "-A {sep} -s {}/{host} -j KNET-MARK-MASQ", ep.ip);
             let recent = if port.affinity.is_some() {
                 format!(" -m recent --name {sep} --set")
             } else {
@@ -235,8 +244,8 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
 mod tests {
     use std::sync::Arc;
 
-    use proxy::ServicePort;
     use proxy::service::ServiceKey;
+    use proxy::{Family, ServicePort};
 
     use super::*;
 
@@ -273,6 +282,7 @@ mod tests {
         let out = render(
             &s,
             &Config {
+                family: Default::default(),
                 node_name: "n".into(),
                 pod_cidr: Some("10.244.0.0/16".into()),
             },
@@ -295,5 +305,56 @@ mod tests {
             assert!(out.contains(&want), "missing {want}\n{out}");
         }
         assert_eq!(out.matches("-m statistic").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn a_dual_stack_service_is_split_between_iptables_and_ip6tables() {
+        let name = ServicePortName {
+            service: ServiceKey {
+                namespace: "ns".into(),
+                name: "web".into(),
+            },
+            port: String::new(),
+            protocol: Protocol::Udp,
+        };
+        let mut port = ServicePort::cluster_ip("10.96.0.10".parse().expect("ip"), 53);
+        port.cluster_ips.push("fd00::10".parse().expect("ip"));
+        let mut s = ProxyState::default();
+        s.services.insert(name.clone(), Arc::new(port));
+        let eps = ["10.244.0.2", "fd00:244::2"]
+            .iter()
+            .map(|ip| Endpoint::ready(ip.parse().expect("ip"), 5353))
+            .collect();
+        s.endpoints.insert(name.clone(), Arc::new(eps));
+        let config = |family| Config {
+            family,
+            node_name: "n".into(),
+            pod_cidr: None,
+        };
+        let v4 = render(&s, &config(Family::V4), &BTreeSet::new());
+        let v6 = render(&s, &config(Family::V6), &BTreeSet::new());
+        assert!(!v4.contains("fd00"), "{v4}");
+        assert!(v4.contains("-d 10.96.0.10/32 -p udp"), "{v4}");
+        assert!(!v6.contains("10.96") && !v6.contains("10.244"), "{v6}");
+        for want in [
+            "-A KNET-SERVICES -d fd00::10/128 -p udp -m udp --dport 53",
+            "-s fd00:244::2/128 -j KNET-MARK-MASQ",
+            "-j DNAT --to-destination [fd00:244::2]:5353",
+        ] {
+            assert!(v6.contains(want), "missing {want}\n{v6}");
+        }
+        // The tracer reads both.
+        let pkt = |dst: &str| crate::trace::Packet {
+            src: "fd00:1::9".parse().expect("src"),
+            proto: "udp",
+            dst: dst.parse().expect("dst"),
+            src_local: false,
+            dst_local: false,
+        };
+        let rules = crate::trace::Rules::parse(&v6);
+        assert_eq!(
+            crate::trace::trace(&rules, &pkt("[fd00::10]:53")),
+            crate::trace::Verdict::Dnat(["[fd00:244::2]:5353".parse().expect("addr")].into())
+        );
     }
 }

@@ -294,6 +294,7 @@ mod tests {
         let rules = Rules::parse(&crate::render(
             &s,
             &Config {
+                family: Default::default(),
                 node_name: "n1".into(),
                 pod_cidr: Some("10.244.0.0/16".into()),
             },

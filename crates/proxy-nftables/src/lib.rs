@@ -38,54 +38,40 @@ pub use render::{
     render, render_full, render_partial,
 };
 
-/// An IP family. Each has its own table (`table ip knet`, `table ip6 knet`), as kube-proxy
-/// runs one proxier per family; a family's table holds only that family's addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Family {
-    /// IPv4: `table ip knet`.
-    #[default]
-    V4,
-    /// IPv6: `table ip6 knet`.
-    V6,
-}
+pub use proxy::Family;
 
-impl Family {
+/// How nft writes a family. Each has its own table (`table ip knet`, `table ip6 knet`), as
+/// kube-proxy runs one proxier per family; a family's table holds only that family's addresses.
+pub trait NftFamily {
     /// The table family, which is also the keyword of the address match (`ip saddr`,
     /// `ip6 saddr`) and of the DNAT (`dnat ip to`, `dnat ip6 to`).
-    pub fn kw(self) -> &'static str {
+    fn kw(self) -> &'static str;
+    /// The nft address type.
+    fn addr_type(self) -> &'static str;
+    /// The loopback range, which NodePorts are not served on (as kube-proxy's nftables mode).
+    fn loopback(self) -> &'static str;
+}
+
+impl NftFamily for Family {
+    fn kw(self) -> &'static str {
         match self {
             Family::V4 => "ip",
             Family::V6 => "ip6",
         }
     }
 
-    /// The nft address type.
-    pub fn addr_type(self) -> &'static str {
+    fn addr_type(self) -> &'static str {
         match self {
             Family::V4 => "ipv4_addr",
             Family::V6 => "ipv6_addr",
         }
     }
 
-    /// The loopback range, which NodePorts are not served on (as kube-proxy's nftables mode).
-    pub fn loopback(self) -> &'static str {
+    fn loopback(self) -> &'static str {
         match self {
             Family::V4 => "127.0.0.0/8",
             Family::V6 => "::1",
         }
-    }
-
-    /// Whether `ip` is of this family.
-    pub fn has(self, ip: &IpAddr) -> bool {
-        match self {
-            Family::V4 => ip.is_ipv4(),
-            Family::V6 => ip.is_ipv6(),
-        }
-    }
-
-    /// Whether a CIDR as written (`10.0.0.0/8`, `fd00::/64`) is of this family.
-    pub fn has_cidr(self, cidr: &str) -> bool {
-        cidr.contains(':') == (self == Family::V6)
     }
 }
 

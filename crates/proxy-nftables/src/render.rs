@@ -8,7 +8,7 @@ use proxy::service::Protocol;
 use proxy::topology;
 use proxy::{Endpoint, ProxyState, ServicePort, ServicePortName};
 
-use crate::{Config, Family};
+use crate::{Config, Family, NftFamily as _};
 
 /// knet's table's name, in each family (`ip`, `ip6`).
 pub const TABLE: &str = "knet";

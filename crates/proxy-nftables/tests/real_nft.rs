@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use proxy::service::{Protocol, ServiceKey};
 use proxy::{Changes, Dataplane, Endpoint, ProxyState, ServicePort, ServicePortName};
-use proxy_nftables::{Config, Family, NftError, NftExecutor, Nftables};
+use proxy_nftables::{Config, Family, NftError, NftExecutor, NftFamily as _, Nftables};
 
 /// A scratch network namespace, deleted on drop.
 struct Netns(String);

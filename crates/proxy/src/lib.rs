@@ -22,6 +22,50 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use endpoints::{Endpoint, EndpointsChangeTracker};
+
+/// An IP family. The kernel modes keep one set of rules per family (kube-proxy runs one proxier
+/// per family), each holding only its own family's addresses; see [`PerFamily`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Family {
+    /// IPv4.
+    #[default]
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// Whether `ip` is of this family.
+    pub fn has(self, ip: &std::net::IpAddr) -> bool {
+        match self {
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+
+    /// Whether a CIDR as written (`10.0.0.0/8`, `fd00::/64`) is of this family.
+    pub fn has_cidr(self, cidr: &str) -> bool {
+        cidr.contains(':') == (self == Family::V6)
+    }
+
+    /// The prefix length of one address: 32 or 128.
+    pub fn host_bits(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+
+    /// Whether this host has IPv6 (the kernel lists its IPv6 addresses in `/proc/net/if_inet6`);
+    /// the families a kernel mode should program here.
+    pub fn on_this_host() -> Vec<Family> {
+        if std::path::Path::new("/proc/net/if_inet6").exists() {
+            vec![Family::V4, Family::V6]
+        } else {
+            vec![Family::V4]
+        }
+    }
+}
 pub use runner::{Changes, Dataplane, PerFamily, RunnerConfig};
 pub use service::{ServiceChangeTracker, ServiceKey, ServicePort, ServicePortName};
 

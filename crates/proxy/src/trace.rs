@@ -48,14 +48,40 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// `a.b.c.d/n` contains `ip`.
+/// `a.b.c.d/n` (or an IPv6 CIDR, or a single address) contains `ip`.
 pub fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
-    let (net, len) = cidr.split_once('/').unwrap_or((cidr, "32"));
-    match (ip, net.trim().parse::<IpAddr>(), len.trim().parse::<u32>()) {
+    let Some((net, len)) = cidr.split_once('/') else {
+        return cidr.trim().parse() == Ok(ip);
+    };
+    let len = len.trim().parse::<u32>();
+    match (ip, net.trim().parse::<IpAddr>(), len) {
         (IpAddr::V4(ip), Ok(IpAddr::V4(net)), Ok(len)) if len <= 32 => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
             u32::from(ip) & mask == u32::from(net) & mask
         }
+        (IpAddr::V6(ip), Ok(IpAddr::V6(net)), Ok(len)) if len <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_cidr;
+
+    #[test]
+    fn cidrs_of_both_families_and_single_addresses() {
+        let ip = |s: &str| s.parse().expect("ip");
+        assert!(in_cidr(ip("10.244.1.2"), "10.244.0.0/16"));
+        assert!(!in_cidr(ip("10.245.1.2"), "10.244.0.0/16"));
+        assert!(in_cidr(ip("192.0.2.7"), "0.0.0.0/0"));
+        assert!(in_cidr(ip("fd00:244::2"), "fd00:244::/64"));
+        assert!(!in_cidr(ip("fd00:245::2"), "fd00:244::/64"));
+        assert!(in_cidr(ip("fd00::10"), "fd00::10/128"));
+        assert!(in_cidr(ip("10.0.0.1"), "10.0.0.1"));
+        assert!(!in_cidr(ip("10.0.0.1"), "fd00::/8"));
+        assert!(!in_cidr(ip("10.0.0.1"), "10.0.0.0/33"));
     }
 }

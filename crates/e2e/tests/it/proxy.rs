@@ -607,7 +607,9 @@ fn udp_services_relay_per_client_flow() -> anyhow::Result<()> {
 fn rules(k: &Knet, mode: &str) -> anyhow::Result<String> {
     match mode {
         "nftables" => e2e::run_ok(k.command("nft").args(["list", "ruleset"])),
-        _ => e2e::run_ok(&mut k.command("iptables-save")),
+        // Both families' rules (ip6tables holds knet's chains too, empty here).
+        _ => Ok(e2e::run_ok(&mut k.command("iptables-save"))?
+            + &e2e::run_ok(&mut k.command("ip6tables-save"))?),
     }
 }
 
@@ -663,6 +665,10 @@ fn kernel_mode(mode: &str, shows: &[&str]) -> anyhow::Result<()> {
     })?;
     for want in shows {
         assert!(table.contains(want), "{want} missing from\n{table}");
+    }
+    if mode == "iptables" {
+        // iptables and ip6tables: KNET-SERVICES in nat and filter of each.
+        assert_eq!(table.matches(":KNET-SERVICES ").count(), 4, "{table}");
     }
     let web = cluster_addr(&k, "web", 80)?;
     let sticky = cluster_addr(&k, "sticky", 8080)?;

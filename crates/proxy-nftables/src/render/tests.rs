@@ -186,10 +186,16 @@ fn a_dual_stack_service_is_split_between_the_two_tables() {
             ..config()
         },
     );
-    assert!(v4.starts_with("table ip knet {}\ndelete table ip knet\n"), "{v4}");
+    assert!(
+        v4.starts_with("table ip knet {}\ndelete table ip knet\n"),
+        "{v4}"
+    );
     assert!(!v4.contains("fd00"), "{v4}");
     assert!(v4.contains("10.96.0.10 . tcp . 80 : goto service-ns/web/tcp/http"));
-    assert!(v6.starts_with("table ip6 knet {}\ndelete table ip6 knet\n"), "{v6}");
+    assert!(
+        v6.starts_with("table ip6 knet {}\ndelete table ip6 knet\n"),
+        "{v6}"
+    );
     assert!(!v6.contains("10."), "{v6}");
     for want in [
         "type ipv6_addr . inet_proto . inet_service : verdict",
