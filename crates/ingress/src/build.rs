@@ -5,13 +5,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 
+use crate::annotations::{NGINX, Policy};
 use crate::routes::{Backend, PortRef, RuleInput, Source, Table};
 
 /// The controller name in IngressClass `spec.controller`.
 pub const CONTROLLER: &str = "knet.dev/ingress";
-
-/// The annotation prefix of ingress-nginx.
-pub const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
 /// Which Ingresses are this controller's.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +87,7 @@ fn source(ing: &Ingress) -> Source {
     }
 }
 
-fn backend(ing: &Ingress, b: &IngressBackend) -> Backend {
+fn backend(ing: &Ingress, policy: &Arc<Policy>, b: &IngressBackend) -> Backend {
     let (service, port) = match &b.service {
         Some(s) => (
             Some(s.name.clone()),
@@ -109,8 +107,7 @@ fn backend(ing: &Ingress, b: &IngressBackend) -> Backend {
         service,
         port,
         source: source(ing),
-        rewrite_target: annotation(ing, "rewrite-target").map(str::to_owned),
-        ssl_redirect: annotation(ing, "ssl-redirect") != Some("false"),
+        policy: policy.clone(),
     }
 }
 
@@ -121,43 +118,59 @@ pub fn table<'a>(
     fallback: Option<Arc<Backend>>,
 ) -> (Table, Vec<crate::routes::Rejected>) {
     let mut rules = Vec::new();
+    let mut canaries = Vec::new();
     let mut defaults = Vec::new();
     for ing in ingresses {
         if !classes.serves(ing) || ing.metadata.deletion_timestamp.is_some() {
             continue;
         }
         let Some(spec) = &ing.spec else { continue };
+        let policy = Arc::new(Policy::of(ing).0);
+        // A canary Ingress adds no routes of its own: its paths join the mainline's.
+        let canary = policy.canary.is_some();
         // ingress-nginx turns regex paths on with use-regex, and with a rewrite-target (for
         // every path of the host: see routes.rs).
         let regex = annotation(ing, "use-regex") == Some("true")
             || annotation(ing, "rewrite-target").is_some();
-        if let Some(d) = &spec.default_backend {
-            defaults.push(Arc::new(backend(ing, d)));
+        if let Some(d) = spec.default_backend.as_ref().filter(|_| !canary) {
+            defaults.push(Arc::new(backend(ing, &policy, d)));
         }
         for rule in spec.rules.iter().flatten() {
             let host = rule.host.clone().unwrap_or_default();
             for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
-                rules.push(RuleInput {
+                let input = RuleInput {
                     host: host.clone(),
                     path: path.path.clone().unwrap_or_default(),
                     path_type: path.path_type.clone(),
-                    backend: Arc::new(backend(ing, &path.backend)),
+                    backend: Arc::new(backend(ing, &policy, &path.backend)),
                     regex,
-                });
+                };
+                if canary {
+                    canaries.push(input);
+                } else {
+                    rules.push(input);
+                }
             }
         }
     }
-    Table::build(rules, defaults, fallback)
+    Table::build_with_canaries(rules, canaries, defaults, fallback)
 }
-
-/// The ingress-nginx annotations knet implements.
-pub const SUPPORTED: [&str; 3] = ["rewrite-target", "use-regex", "ssl-redirect"];
 
 /// What to warn about in an Ingress's annotations: (reason, message) for each snippet
 /// annotation (refused: arbitrary configuration is how ingress-nginx was exploited,
-/// IngressNightmare) and each other ingress-nginx annotation knet does not implement.
+/// IngressNightmare), each other ingress-nginx annotation knet does not implement, and each
+/// value knet ignores because it does not parse.
 pub fn annotation_warnings(ing: &Ingress) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(&'static str, String)> = Policy::of(ing)
+        .1
+        .into_iter()
+        .map(|bad| {
+            (
+                "InvalidAnnotation",
+                format!("annotation {} is ignored: {}", bad.key, bad.reason),
+            )
+        })
+        .collect();
     for key in ing.metadata.annotations.iter().flat_map(|a| a.keys()) {
         let Some(name) = key.strip_prefix(NGINX) else {
             continue;
@@ -167,7 +180,7 @@ pub fn annotation_warnings(ing: &Ingress) -> Vec<(&'static str, String)> {
                 "SnippetRefused",
                 format!("annotation {key} is refused: knet does not run configuration snippets"),
             ));
-        } else if !SUPPORTED.contains(&name) {
+        } else if !crate::annotations::SUPPORTED.contains(&name) {
             out.push((
                 "UnsupportedAnnotation",
                 format!("annotation {key} is not supported by knet and has no effect"),

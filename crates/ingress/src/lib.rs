@@ -12,6 +12,8 @@
 //! Not yet: the ingress-nginx annotations beyond rewrite-target, use-regex and ssl-redirect,
 //! and the hardening limits.
 
+pub mod annotations;
+pub mod balance;
 pub mod build;
 pub mod guard;
 pub mod routes;

@@ -47,11 +47,8 @@ pub struct Backend {
     pub port: PortRef,
     /// The Ingress it came from.
     pub source: Source,
-    /// `nginx.ingress.kubernetes.io/rewrite-target`.
-    pub rewrite_target: Option<String>,
-    /// `nginx.ingress.kubernetes.io/ssl-redirect` (default true): plain HTTP to a host with
-    /// TLS is redirected with 308.
-    pub ssl_redirect: bool,
+    /// What the Ingress's annotations ask for (shared by all its backends).
+    pub policy: Arc<crate::annotations::Policy>,
 }
 
 /// How a route's path matches.
@@ -97,6 +94,8 @@ pub struct Route {
     pub matcher: Matcher,
     /// Where it goes.
     pub backend: Arc<Backend>,
+    /// The canary Ingress's backend for the same host and path, if there is one.
+    pub canary: Option<Arc<Backend>>,
 }
 
 /// The routes of one host, in precedence order, and its default.
@@ -181,6 +180,18 @@ impl Table {
         defaults: Vec<Arc<Backend>>,
         fallback: Option<Arc<Backend>>,
     ) -> (Table, Vec<Rejected>) {
+        Table::build_with_canaries(rules, Vec::new(), defaults, fallback)
+    }
+
+    /// [`Table::build`], with the rules of canary Ingresses: each joins the route of the same
+    /// host and path (the oldest canary, one per route); a canary without one is dropped, so
+    /// its requests get what the host would give without it.
+    pub fn build_with_canaries(
+        rules: Vec<RuleInput>,
+        canaries: Vec<RuleInput>,
+        defaults: Vec<Arc<Backend>>,
+        fallback: Option<Arc<Backend>>,
+    ) -> (Table, Vec<Rejected>) {
         let mut rejected = Vec::new();
         // Hosts that use regexes (ingress-nginx applies use-regex to every path of a host).
         let regex_hosts: std::collections::HashSet<String> = rules
@@ -228,6 +239,7 @@ impl Table {
                     path,
                     matcher,
                     backend: r.backend,
+                    canary: None,
                 },
                 source,
             ));
@@ -247,6 +259,21 @@ impl Table {
             });
             let mut seen = std::collections::HashSet::new();
             routes.retain(|(r, _)| seen.insert((r.path.clone(), r.matcher.rank())));
+            // Canaries, oldest first: each joins the route with its host and path.
+            let mut mine: Vec<&RuleInput> = canaries
+                .iter()
+                .filter(|c| c.host.eq_ignore_ascii_case(&host))
+                .collect();
+            mine.sort_by(|a, b| a.backend.source.cmp(&b.backend.source));
+            for c in mine {
+                let path = if c.path.is_empty() { "/" } else { &c.path };
+                if let Some((route, _)) = routes
+                    .iter_mut()
+                    .find(|(r, _)| r.path == path && r.canary.is_none())
+                {
+                    route.canary = Some(c.backend.clone());
+                }
+            }
             // The host's default: the oldest defaultBackend among the Ingresses naming it.
             let owners: std::collections::HashSet<(String, String)> = routes
                 .iter()
@@ -309,7 +336,12 @@ impl Table {
             .values()
             .chain(self.wildcard.values())
             .chain(self.any.iter())
-            .flat_map(|h| h.routes.iter().map(|r| &r.backend).chain(h.default.iter()))
+            .flat_map(|h| {
+                h.routes
+                    .iter()
+                    .flat_map(|r| std::iter::once(&r.backend).chain(r.canary.iter()))
+                    .chain(h.default.iter())
+            })
             .chain(self.default.iter())
     }
 

@@ -2,10 +2,11 @@
 //! change, so a change never drops a connection) and proxied to an endpoint through a
 //! keep-alive pool, with ingress-nginx's forwarded headers.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,18 +19,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::routes::{Table, rewrite};
+use crate::annotations::{BackendProtocol, Policy};
+use crate::balance::{Limiter, Resolved, cookie_value};
+use crate::routes::{Backend, Route, Table, rewrite};
 use crate::upstreams::{NoUpstream, Upstreams};
 
 /// Bodies both ways.
 pub type Body = BoxBody<Bytes, hyper::Error>;
-
-/// A backend's endpoints, resolved when the snapshot is made, and its round-robin position.
-#[derive(Debug)]
-struct Resolved {
-    addrs: Result<Vec<SocketAddr>, NoUpstream>,
-    next: AtomicUsize,
-}
 
 /// What requests are routed by; replaced whole on every change.
 #[derive(Debug, Default)]
@@ -38,25 +34,29 @@ pub struct Snapshot {
     pub table: Table,
     /// Every backend of the table, resolved, keyed by the backend's identity (the address of
     /// its `Arc` in `table`, which the snapshot owns and never changes).
-    resolved: std::collections::HashMap<usize, Resolved>,
+    resolved: HashMap<usize, Resolved>,
+    /// The per-client limits of each Ingress that has them, keyed by its policy's identity.
+    limiters: HashMap<usize, Limiter>,
 }
 
 impl Snapshot {
     /// A snapshot of `table` with its backends resolved through `upstreams`.
     pub fn new(table: Table, upstreams: Upstreams) -> Snapshot {
-        let resolved = table
-            .backends()
-            .map(|b| {
-                (
-                    Arc::as_ptr(b) as usize,
-                    Resolved {
-                        addrs: upstreams.resolve(b),
-                        next: AtomicUsize::new(0),
-                    },
-                )
-            })
-            .collect();
-        Snapshot { table, resolved }
+        let mut resolved = HashMap::new();
+        let mut limiters = HashMap::new();
+        for b in table.backends() {
+            resolved.insert(Arc::as_ptr(b) as usize, Resolved::new(upstreams.resolve(b)));
+            if b.policy.limit_rps.is_some() || b.policy.limit_connections.is_some() {
+                limiters
+                    .entry(Arc::as_ptr(&b.policy) as usize)
+                    .or_insert_with(Limiter::default);
+            }
+        }
+        Snapshot {
+            table,
+            resolved,
+            limiters,
+        }
     }
 }
 
@@ -145,19 +145,63 @@ fn request_id() -> String {
     out
 }
 
-/// The upstream connection pool of one worker thread (each worker has its own, so a pooled
-/// connection is always driven by the thread that uses it).
+/// An upstream connection pool.
 pub type Upstream = Client<HttpConnector, Body>;
 
-/// A new upstream pool: keep-alive, 60 s idle, TCP_NODELAY, 5 s connect timeout.
-pub fn upstream_pool() -> Upstream {
+/// The upstream pools of one worker thread (each worker has its own, so a pooled connection is
+/// always driven by the thread that uses it): HTTP/1.1 and h2c (`backend-protocol: GRPC` or
+/// `H2C`), each with the default connect timeout, and more made on demand for Ingresses with
+/// their own `proxy-connect-timeout`.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    http1: Upstream,
+    h2c: Upstream,
+    custom: Arc<Mutex<HashMap<(Duration, BackendProtocol), Upstream>>>,
+}
+
+/// ingress-nginx's default `proxy-connect-timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A new pool: keep-alive, 60 s idle, TCP_NODELAY.
+fn pool(connect: Duration, protocol: BackendProtocol) -> Upstream {
     let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.set_connect_timeout(Some(connect));
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        .build(connector)
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256);
+    if protocol == BackendProtocol::H2c {
+        b.http2_only(true);
+    }
+    b.build(connector)
+}
+
+/// A worker's pools.
+pub fn upstream_pool() -> Pools {
+    Pools {
+        http1: pool(CONNECT_TIMEOUT, BackendProtocol::Http),
+        h2c: pool(CONNECT_TIMEOUT, BackendProtocol::H2c),
+        custom: Arc::default(),
+    }
+}
+
+impl Pools {
+    fn get(&self, policy: &Policy) -> Upstream {
+        match (
+            policy.connect_timeout == CONNECT_TIMEOUT,
+            policy.backend_protocol,
+        ) {
+            (true, BackendProtocol::Http) => self.http1.clone(),
+            (true, BackendProtocol::H2c) => self.h2c.clone(),
+            (false, protocol) => self
+                .custom
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((policy.connect_timeout, protocol))
+                .or_insert_with(|| pool(policy.connect_timeout, protocol))
+                .clone(),
+        }
+    }
 }
 
 /// Where the request came in: the client's address and the server's scheme and port.
@@ -171,12 +215,143 @@ pub struct Conn {
     pub tls: bool,
 }
 
+/// A response with `code`, `Location: to` and a short body.
+fn redirect(code: u16, to: &str) -> Response<Body> {
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+    let mut r = text(code, "");
+    *r.body_mut() = Full::new(Bytes::from(format!("{code}\n")))
+        .map_err(|never| match never {})
+        .boxed();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    r
+}
+
+/// `https://host[:port]<request-uri>` for the HTTPS redirect; a single trailing `/` is
+/// dropped unless `preserve-trailing-slash` (as ingress-nginx writes it).
+fn https_location(shared: &Shared, host: &str, uri: &Uri, preserve_slash: bool) -> String {
+    let port = shared.https_port.load(Ordering::Relaxed);
+    let name = crate::routes::normalize_host(host);
+    let authority = if port == 443 {
+        name
+    } else {
+        format!("{name}:{port}")
+    };
+    let request_uri = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut target = format!("https://{authority}{request_uri}");
+    if !preserve_slash && target.ends_with('/') {
+        target.pop();
+    }
+    target
+}
+
+/// The canary's backend when its rules (header, then cookie, then weight) pick it.
+fn canary_wins(canary: &Backend, headers: &hyper::HeaderMap, turn: usize) -> bool {
+    let Some(rule) = &canary.policy.canary else {
+        return false;
+    };
+    if let Some(name) = &rule.by_header
+        && let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok())
+    {
+        if let Some(want) = &rule.header_value {
+            if v == want {
+                return true;
+            }
+        } else if let Some(pattern) = &rule.header_pattern {
+            if regex::Regex::new(pattern).is_ok_and(|re| re.is_match(v)) {
+                return true;
+            }
+        } else if v == "always" {
+            return true;
+        } else if v == "never" {
+            return false;
+        }
+    }
+    if let Some(name) = &rule.by_cookie
+        && let Some(v) = cookie(headers, name)
+    {
+        match v.as_str() {
+            "always" => return true,
+            "never" => return false,
+            _ => {}
+        }
+    }
+    // Weight: `turn` runs over 0..total evenly, so the split is exact over each round.
+    rule.weight > 0 && (turn % rule.weight_total as usize) < rule.weight as usize
+}
+
+/// The value of cookie `name` in the request.
+fn cookie(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// The `Set-Cookie` of cookie affinity for endpoint `addr`.
+fn affinity_cookie(
+    a: &crate::annotations::Affinity,
+    route: Option<&Route>,
+    addr: &SocketAddr,
+) -> String {
+    let path = a.path.clone().unwrap_or_else(|| match route {
+        Some(r) if !matches!(r.matcher, crate::routes::Matcher::Regex(_)) => r.path.clone(),
+        _ => "/".to_owned(),
+    });
+    let mut c = format!("{}={}; Path={path}", a.name, cookie_value(addr));
+    if let Some(age) = a.max_age.or(a.expires) {
+        let expires = std::time::SystemTime::now() + Duration::from_secs(age);
+        c.push_str(&format!("; Expires={}; Max-Age={age}", httpdate(expires)));
+    }
+    if let Some(d) = &a.domain {
+        c.push_str(&format!("; Domain={d}"));
+    }
+    if a.secure {
+        c.push_str("; Secure");
+    }
+    if let Some(s) = &a.samesite {
+        c.push_str(&format!("; SameSite={s}"));
+    }
+    c.push_str("; HttpOnly");
+    c
+}
+
+/// An HTTP date (RFC 9110 §5.6.7).
+fn httpdate(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ts = jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0)).unwrap_or_default();
+    ts.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// The CORS headers of a response to a request from `origin`.
+fn cors_headers(cors: &crate::annotations::Cors, origin: Option<&str>, out: &mut hyper::HeaderMap) {
+    let Some(allow) = cors.allow_origin(origin) else {
+        return;
+    };
+    set(out, "access-control-allow-origin", &allow);
+    if cors.credentials {
+        set(out, "access-control-allow-credentials", "true");
+    }
+    set(out, "access-control-allow-methods", &cors.methods);
+    set(out, "access-control-allow-headers", &cors.headers);
+    if let Some(e) = &cors.expose {
+        set(out, "access-control-expose-headers", e);
+    }
+}
+
 /// One request.
 pub async fn handle(
     shared: &Shared,
-    client: &Upstream,
+    pools: &Pools,
     conn: Conn,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
 ) -> Response<Body> {
     let snapshot = shared.current();
     let host = req
@@ -190,27 +365,123 @@ pub async fn handle(
     let Some(found) = snapshot.table.lookup(&host, &path) else {
         return text(StatusCode::NOT_FOUND, "default backend - 404\n");
     };
-    let backend = found.backend.clone();
-    // ingress-nginx's ssl-redirect: plain HTTP to a host with a certificate goes to HTTPS.
-    if !conn.tls && backend.ssl_redirect && shared.tls.has(&crate::routes::normalize_host(&host)) {
-        let port = shared.https_port.load(Ordering::Relaxed);
-        let name = crate::routes::normalize_host(&host);
-        let authority = if port == 443 {
-            name
-        } else {
-            format!("{name}:{port}")
-        };
-        let target = match req.uri().query() {
-            Some(q) => format!("https://{authority}{path}?{q}"),
-            None => format!("https://{authority}{path}"),
-        };
-        let mut r = text(StatusCode::PERMANENT_REDIRECT, "308 Permanent Redirect\n");
-        if let Ok(v) = HeaderValue::from_str(&target) {
-            r.headers_mut().insert(hyper::header::LOCATION, v);
-        }
+    let name = crate::routes::normalize_host(&host);
+    // HSTS on HTTPS answers for hosts with their own certificate, as ingress-nginx sends it.
+    let hsts = conn.tls && shared.tls.has(&name);
+    let mut resp = gate(shared, &snapshot, &found, conn, req, &host, &path, pools).await;
+    if hsts {
+        set(
+            resp.headers_mut(),
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    resp
+}
+
+/// Everything after the route is found: the Ingress's checks and redirects, then the proxy.
+#[allow(clippy::too_many_arguments)]
+async fn gate(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    found: &crate::routes::Found<'_>,
+    conn: Conn,
+    mut req: Request<Incoming>,
+    host: &str,
+    path: &str,
+    pools: &Pools,
+) -> Response<Body> {
+    let policy = &found.backend.policy;
+    // allowlist-source-range: others are forbidden.
+    if let Some(allow) = &policy.allow
+        && !allow.iter().any(|c| c.contains(conn.peer.ip()))
+    {
+        return text(StatusCode::FORBIDDEN, "403 Forbidden\n");
+    }
+    if let Some((code, to)) = &policy.redirect {
+        return redirect(*code, to);
+    }
+    // ssl-redirect (hosts with a certificate) and force-ssl-redirect: 308 to HTTPS.
+    let name = crate::routes::normalize_host(host);
+    if !conn.tls && (policy.force_ssl_redirect || (policy.ssl_redirect && shared.tls.has(&name))) {
+        let to = https_location(shared, host, req.uri(), policy.preserve_trailing_slash);
+        return redirect(308, &to);
+    }
+    if let Some(root) = &policy.app_root
+        && path == "/"
+    {
+        return redirect(302, root);
+    }
+    let origin = req
+        .headers()
+        .get(hyper::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // CORS preflight is answered here.
+    if let Some(cors) = &policy.cors
+        && req.method() == hyper::Method::OPTIONS
+    {
+        let mut r = text(StatusCode::NO_CONTENT, "");
+        *r.body_mut() = empty();
+        cors_headers(cors, origin.as_deref(), r.headers_mut());
+        set(
+            r.headers_mut(),
+            "access-control-max-age",
+            &cors.max_age.to_string(),
+        );
+        set(r.headers_mut(), "content-length", "0");
         return r;
     }
-    let Some(resolved) = snapshot.resolved.get(&(Arc::as_ptr(&backend) as usize)) else {
+    // proxy-body-size: a body declared bigger than the limit is refused before it is read.
+    if let Some(limit) = policy.body_limit
+        && req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > limit)
+    {
+        return text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "413 Request Entity Too Large\n",
+        );
+    }
+    // limit-rps and limit-connections, per client address: 503 as ingress-nginx answers.
+    let limiter = snapshot.limiters.get(&(Arc::as_ptr(policy) as usize));
+    let _open = match (limiter, policy.limit_connections) {
+        (Some(l), Some(max)) => match l.open(conn.peer.ip(), max) {
+            Some(open) => Some(open),
+            None => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "503 Service Temporarily Unavailable\n",
+                );
+            }
+        },
+        _ => None,
+    };
+    if let (Some(l), Some(rps)) = (limiter, policy.limit_rps)
+        && !l.allow_rate(conn.peer.ip(), rps)
+    {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Temporarily Unavailable\n",
+        );
+    }
+    // A canary on the route takes its share.
+    let mut backend = found.backend;
+    if let Some(route) = found.route
+        && let Some(canary) = &route.canary
+    {
+        let turn = snapshot
+            .resolved
+            .get(&(Arc::as_ptr(canary) as usize))
+            .map_or(0, |r| r.first(false));
+        if canary_wins(canary, req.headers(), turn) {
+            backend = canary;
+        }
+    }
+    let Some(resolved) = snapshot.resolved.get(&(Arc::as_ptr(backend) as usize)) else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n");
     };
     let addrs = match &resolved.addrs {
@@ -221,14 +492,19 @@ pub async fn handle(
         Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n"),
     };
     // The upstream path: rewritten, or as sent; the query string is kept.
-    let upstream_path = match (&backend.rewrite_target, found.route) {
-        (Some(target), Some(route)) => rewrite(route, target, &path),
-        _ => path.clone(),
+    let upstream_path = match (&policy.rewrite_target, found.route) {
+        (Some(target), Some(route)) => rewrite(route, target, path),
+        _ => path.to_owned(),
     };
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{upstream_path}?{q}"),
         None => upstream_path,
     };
+    // Cookie affinity: the endpoint the cookie names, else a new one and a new cookie.
+    let pinned = policy
+        .affinity
+        .as_ref()
+        .and_then(|a| cookie(req.headers(), &a.name).and_then(|v| resolved.by_cookie(&v)));
     // WebSocket and other upgrades: the Upgrade and Connection headers go on, and after a
     // 101 both sides are joined byte for byte.
     let upgrade = req
@@ -237,16 +513,124 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+    let idempotent = matches!(
+        *req.method(),
+        hyper::Method::GET
+            | hyper::Method::HEAD
+            | hyper::Method::OPTIONS
+            | hyper::Method::PUT
+            | hyper::Method::DELETE
+            | hyper::Method::TRACE
+    );
     let (mut parts, body) = req.into_parts();
-    let headers = &mut parts.headers;
+    forwarded_headers(shared, conn, host, &mut parts.headers, upgrade.as_deref());
+    if let Some(vhost) = &policy.upstream_vhost {
+        set(&mut parts.headers, "host", vhost);
+    }
+    if let Some(prefix) = &policy.x_forwarded_prefix {
+        set(&mut parts.headers, "x-forwarded-prefix", prefix);
+    }
+    let client = pools.get(policy);
+    // Endpoints in turn; a connect error, or a 502/503/504 to an idempotent request, moves on
+    // to the next one (only for requests without a body, which can be sent again).
+    let start = pinned.unwrap_or_else(|| resolved.first(policy.ewma));
+    let bodyless = body.is_end_stream();
+    let mut body = Some(body);
+    let tries = if bodyless { addrs.len().min(3) } else { 1 };
+    let mut timed_out = false;
+    for i in 0..tries {
+        let at = (start + i) % addrs.len();
+        let addr = addrs[at];
+        let Ok(uri) = Uri::builder()
+            .scheme("http")
+            .authority(addr.to_string())
+            .path_and_query(path_and_query.as_str())
+            .build()
+        else {
+            return text(StatusCode::BAD_REQUEST, "bad request path\n");
+        };
+        let mut out = Request::from_parts(parts.clone(), empty());
+        *out.uri_mut() = uri;
+        // HTTP/1.1 upstream, or HTTP/2 for h2c and gRPC backends.
+        *out.version_mut() = match policy.backend_protocol {
+            BackendProtocol::Http => hyper::Version::HTTP_11,
+            BackendProtocol::H2c => hyper::Version::HTTP_2,
+        };
+        if !bodyless && let Some(b) = body.take() {
+            *out.body_mut() = b.boxed();
+        }
+        let inflight = resolved.start(at);
+        match tokio::time::timeout(policy.read_timeout, client.request(out)).await {
+            Ok(Ok(mut resp)) => {
+                inflight.responded();
+                let retry = idempotent
+                    && i + 1 < tries
+                    && matches!(resp.status().as_u16(), 502..=504);
+                if retry {
+                    continue;
+                }
+                if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+                    && let Some(client_upgrade) = client_upgrade
+                {
+                    let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                    tokio::spawn(async move {
+                        if let (Ok(a), Ok(b)) = (client_upgrade.await, upstream_upgrade.await) {
+                            let _ = tokio::io::copy_bidirectional(
+                                &mut TokioIo::new(a),
+                                &mut TokioIo::new(b),
+                            )
+                            .await;
+                        }
+                    });
+                }
+                let mut resp = resp.map(|b| b.boxed());
+                if let Some(cors) = &policy.cors {
+                    cors_headers(cors, origin.as_deref(), resp.headers_mut());
+                }
+                if let Some(a) = &policy.affinity
+                    && pinned != Some(at)
+                    && let Ok(v) = HeaderValue::from_str(&affinity_cookie(a, found.route, &addr))
+                {
+                    resp.headers_mut().append(hyper::header::SET_COOKIE, v);
+                }
+                return resp;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%addr, err = %e, "ingress: upstream failed");
+            }
+            Err(_) => {
+                tracing::debug!(%addr, "ingress: upstream timed out");
+                timed_out = true;
+                // A request that may have been acted on is not sent again.
+                if !idempotent {
+                    break;
+                }
+            }
+        }
+    }
+    if timed_out {
+        text(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out\n")
+    } else {
+        text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n")
+    }
+}
+
+/// ingress-nginx's headers: hop-by-hop headers go, the client's own X-Forwarded-* are
+/// replaced unless trusted, and X-Real-IP and X-Request-ID are set.
+fn forwarded_headers(
+    shared: &Shared,
+    conn: Conn,
+    host: &str,
+    headers: &mut hyper::HeaderMap,
+    upgrade: Option<&str>,
+) {
     for h in HOP {
         headers.remove(h);
     }
-    if let Some(u) = &upgrade {
+    if let Some(u) = upgrade {
         set(headers, "upgrade", u);
         set(headers, "connection", "upgrade");
     }
-    // ingress-nginx's headers: the client's own X-Forwarded-* are replaced unless trusted.
     let scheme = if conn.tls { "https" } else { "http" };
     let peer = conn.peer.ip().to_string();
     let given =
@@ -259,7 +643,7 @@ pub async fn handle(
             ("x-forwarded-proto", scheme.to_owned()),
             ("x-forwarded-scheme", scheme.to_owned()),
             ("x-forwarded-port", conn.port.to_string()),
-            ("x-forwarded-host", host.clone()),
+            ("x-forwarded-host", host.to_owned()),
         ] {
             if given(headers, n).is_none() {
                 set(headers, n, &v);
@@ -276,62 +660,12 @@ pub async fn handle(
         set(headers, "x-forwarded-proto", scheme);
         set(headers, "x-forwarded-scheme", scheme);
         set(headers, "x-forwarded-port", &conn.port.to_string());
-        set(headers, "x-forwarded-host", &host);
+        set(headers, "x-forwarded-host", host);
     }
     set(headers, "x-real-ip", &peer);
     if given(headers, "x-request-id").is_none() {
         set(headers, "x-request-id", &request_id());
     }
-    // Endpoints in turn; a connect error moves on to the next one (only for requests without
-    // a body, which can be sent again).
-    let start = resolved.next.fetch_add(1, Ordering::Relaxed);
-    let bodyless = body.is_end_stream();
-    let mut body = Some(body);
-    let tries = if bodyless { addrs.len().min(3) } else { 1 };
-    let mut last_err = None;
-    for i in 0..tries {
-        let addr = addrs[(start + i) % addrs.len()];
-        let Ok(uri) = Uri::builder()
-            .scheme("http")
-            .authority(addr.to_string())
-            .path_and_query(path_and_query.as_str())
-            .build()
-        else {
-            return text(StatusCode::BAD_REQUEST, "bad request path\n");
-        };
-        let mut out = Request::from_parts(parts.clone(), empty());
-        *out.uri_mut() = uri;
-        // Upstreams get HTTP/1.1 (the client pool speaks it unless the backend asks for h2).
-        *out.version_mut() = hyper::Version::HTTP_11;
-        if !bodyless && let Some(b) = body.take() {
-            *out.body_mut() = b.boxed();
-        }
-        match client.request(out).await {
-            Ok(mut resp) => {
-                if resp.status() == StatusCode::SWITCHING_PROTOCOLS
-                    && let Some(client_upgrade) = client_upgrade
-                {
-                    let upstream_upgrade = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(async move {
-                        if let (Ok(a), Ok(b)) = (client_upgrade.await, upstream_upgrade.await) {
-                            let _ = tokio::io::copy_bidirectional(
-                                &mut TokioIo::new(a),
-                                &mut TokioIo::new(b),
-                            )
-                            .await;
-                        }
-                    });
-                }
-                return resp.map(|b| b.boxed());
-            }
-            Err(e) => {
-                tracing::debug!(%addr, err = %e, "ingress: upstream failed");
-                last_err = Some(e);
-            }
-        }
-    }
-    let _ = last_err;
-    text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n")
 }
 
 fn empty() -> Body {
@@ -339,7 +673,7 @@ fn empty() -> Body {
 }
 
 /// Serves one connection's requests.
-async fn serve_conn<IO>(shared: Arc<Shared>, client: Upstream, conn: Conn, io: IO)
+async fn serve_conn<IO>(shared: Arc<Shared>, client: Pools, conn: Conn, io: IO)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -356,7 +690,7 @@ where
 /// when `tls` is given (ALPN picks HTTP/2 or HTTP/1.1).
 pub async fn serve(
     shared: Arc<Shared>,
-    client: Upstream,
+    client: Pools,
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {

@@ -135,8 +135,7 @@ fn warnings(
                     namespace: ns.clone(),
                     name: String::new(),
                 },
-                rewrite_target: None,
-                ssl_redirect: false,
+                policy: Default::default(),
             };
             if upstreams.resolve(&probe) == Err(crate::upstreams::NoUpstream::NoService) {
                 out.push((

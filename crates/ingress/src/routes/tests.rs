@@ -17,8 +17,7 @@ fn backend(svc: &str, ingress: &str, created: i64) -> Arc<Backend> {
         service: Some(svc.into()),
         port: PortRef::Number(8080),
         source: src(ingress, created),
-        rewrite_target: None,
-        ssl_redirect: true,
+        policy: Default::default(),
     })
 }
 
