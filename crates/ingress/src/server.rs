@@ -563,9 +563,8 @@ async fn gate(
         match tokio::time::timeout(policy.read_timeout, client.request(out)).await {
             Ok(Ok(mut resp)) => {
                 inflight.responded();
-                let retry = idempotent
-                    && i + 1 < tries
-                    && matches!(resp.status().as_u16(), 502..=504);
+                let retry =
+                    idempotent && i + 1 < tries && matches!(resp.status().as_u16(), 502..=504);
                 if retry {
                     continue;
                 }

@@ -495,3 +495,343 @@ fn websocket_upgrades_are_proxied() -> anyhow::Result<()> {
         Ok::<_, anyhow::Error>(())
     })
 }
+
+/// An Ingress `name` for `host` `/` → Service `svc` port 80, with ingress-nginx annotations
+/// `annotations` (names without the prefix).
+fn annotated(name: &str, host: &str, svc: &str, annotations: &[(&str, &str)]) -> String {
+    let mut a = String::new();
+    for (k, v) in annotations {
+        a.push_str(&format!("    nginx.ingress.kubernetes.io/{k}: '{v}'\n"));
+    }
+    let a = if a.is_empty() {
+        String::new()
+    } else {
+        format!("  annotations:\n{a}")
+    };
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n{a}spec:\n  rules:\n  - host: {host}\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: {svc}, port: {{number: 80}}}}}}}}\n---\n"
+    )
+}
+
+/// A response as curl saw it: status, the last header block (lower-case names), body.
+struct Reply {
+    code: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `curl` through the ingress's plain port with `Host: host` and `args`.
+fn curl(k: &Knet, host: &str, path: &str, args: &[&str]) -> anyhow::Result<Reply> {
+    let out = e2e::run_ok(
+        std::process::Command::new("curl")
+            .args(["-sS", "-m", "10", "-D", "-", "-w", "\n%{http_code}"])
+            .args(["-H", &format!("Host: {host}")])
+            .args(args)
+            .arg(format!("http://{}{path}", k.http)),
+    )?;
+    let (rest, code) = out.rsplit_once('\n').unwrap_or((&out, "0"));
+    // Header blocks (a 100 Continue may come first), then the body.
+    let mut rest = rest;
+    let mut headers = Vec::new();
+    while rest.starts_with("HTTP/") {
+        let (block, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        headers = block
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        rest = body;
+    }
+    Ok(Reply {
+        code: code.trim().parse()?,
+        headers,
+        body: rest.to_owned(),
+    })
+}
+
+#[test]
+fn ingress_nginx_annotations_redirect_filter_limit_and_rewrite_headers() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    apply(&k, "s1.yaml", &echo_app("s1", 1))?;
+    let ingresses = [
+        annotated(
+            "perm",
+            "perm.example",
+            "s1",
+            &[("permanent-redirect", "https://www.example.org/x")],
+        ),
+        annotated(
+            "temp",
+            "temp.example",
+            "s1",
+            &[("temporal-redirect", "https://example.com/y")],
+        ),
+        annotated("root", "root.example", "s1", &[("app-root", "/app1")]),
+        annotated(
+            "force",
+            "force.example",
+            "s1",
+            &[("force-ssl-redirect", "true")],
+        ),
+        annotated(
+            "pres",
+            "pres.example",
+            "s1",
+            &[
+                ("force-ssl-redirect", "true"),
+                ("preserve-trailing-slash", "true"),
+            ],
+        ),
+        annotated(
+            "deny",
+            "deny.example",
+            "s1",
+            &[("allowlist-source-range", "192.0.2.0/24")],
+        ),
+        annotated(
+            "allow",
+            "allow.example",
+            "s1",
+            &[("whitelist-source-range", "10.0.0.0/8, 127.0.0.0/8")],
+        ),
+        annotated("body", "body.example", "s1", &[]),
+        annotated("big", "big.example", "s1", &[("proxy-body-size", "8m")]),
+        annotated("bad", "bad.example", "s1", &[("proxy-body-size", "15r")]),
+        annotated(
+            "cors",
+            "cors.example",
+            "s1",
+            &[
+                ("enable-cors", "true"),
+                ("cors-allow-origin", "https://app.example"),
+            ],
+        ),
+        annotated(
+            "vhost",
+            "vhost.example",
+            "s1",
+            &[
+                ("upstream-vhost", "internal.svc"),
+                ("x-forwarded-prefix", "/pre"),
+            ],
+        ),
+        annotated("limit", "limit.example", "s1", &[("limit-rps", "1")]),
+    ];
+    apply(&k, "ingresses.yaml", &ingresses.concat())?;
+    eventually(Duration::from_secs(30), || {
+        Ok((curl(&k, "vhost.example", "/", &[])?.code == 200).then_some(()))
+    })?;
+
+    let r = curl(&k, "perm.example", "/a", &[])?;
+    assert_eq!(
+        (r.code, r.header("location")),
+        (301, Some("https://www.example.org/x"))
+    );
+    let r = curl(&k, "temp.example", "/a", &[])?;
+    assert_eq!(
+        (r.code, r.header("location")),
+        (302, Some("https://example.com/y"))
+    );
+    let r = curl(&k, "root.example", "/", &[])?;
+    assert_eq!((r.code, r.header("location")), (302, Some("/app1")));
+    assert_eq!(curl(&k, "root.example", "/app1", &[])?.code, 200);
+    // force-ssl-redirect without TLS: 308; one trailing slash dropped unless preserved.
+    let port = k.https.rsplit(':').next().unwrap_or_default().to_owned();
+    let r = curl(&k, "force.example", "/a/?q=1", &[])?;
+    assert_eq!(r.code, 308);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://force.example:{port}/a/?q=1").as_str())
+    );
+    let r = curl(&k, "force.example", "/a/", &[])?;
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://force.example:{port}/a").as_str())
+    );
+    let r = curl(&k, "pres.example", "/a/", &[])?;
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://pres.example:{port}/a/").as_str())
+    );
+    // Source ranges.
+    assert_eq!(curl(&k, "deny.example", "/", &[])?.code, 403);
+    assert_eq!(curl(&k, "allow.example", "/", &[])?.code, 200);
+    // proxy-body-size: 1m by default, 8m by annotation, an invalid value ignored.
+    let two_mib = k.dir.path().join("2m.bin");
+    std::fs::write(&two_mib, vec![b'x'; 2 << 20])?;
+    let data = format!("@{}", two_mib.display());
+    let post = ["--data-binary", data.as_str()];
+    assert_eq!(curl(&k, "body.example", "/", &post)?.code, 413);
+    assert_eq!(curl(&k, "big.example", "/", &post)?.code, 200);
+    assert_eq!(curl(&k, "bad.example", "/", &post)?.code, 413);
+    assert_eq!(
+        curl(&k, "body.example", "/", &["--data-binary", "small"])?.code,
+        200
+    );
+    // CORS: a preflight is answered here; other answers carry the headers.
+    let r = curl(
+        &k,
+        "cors.example",
+        "/",
+        &["-X", "OPTIONS", "-H", "Origin: https://app.example"],
+    )?;
+    assert_eq!(r.code, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(r.header("access-control-max-age"), Some("1728000"));
+    assert!(r.header("access-control-allow-methods").is_some());
+    let r = curl(
+        &k,
+        "cors.example",
+        "/",
+        &["-H", "Origin: https://app.example"],
+    )?;
+    assert!(field(&r.body, "pod").is_some(), "{}", r.body);
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    let r = curl(
+        &k,
+        "cors.example",
+        "/",
+        &["-H", "Origin: https://evil.example"],
+    )?;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // upstream-vhost and x-forwarded-prefix.
+    let r = curl(&k, "vhost.example", "/", &[])?;
+    assert_eq!(field(&r.body, "host").as_deref(), Some("internal.svc"));
+    assert_eq!(
+        field(&r.body, "headers.x-forwarded-prefix").as_deref(),
+        Some("/pre")
+    );
+    // limit-rps 1 (burst 5): a quick run of 12 requests is cut off with 503.
+    let codes: Vec<u16> = (0..12)
+        .map(|_| curl(&k, "limit.example", "/", &[]).map(|r| r.code))
+        .collect::<anyhow::Result<_>>()?;
+    assert_eq!(codes[0], 200, "{codes:?}");
+    assert!(codes.contains(&503), "{codes:?}");
+    // The invalid value is reported.
+    let events = eventually(Duration::from_secs(20), || {
+        let e = event_reasons(&k, "bad")?;
+        Ok(e.contains("InvalidAnnotation").then_some(e))
+    })?;
+    assert!(events.contains("proxy-body-size"), "{events}");
+    Ok(())
+}
+
+#[test]
+fn canary_by_header_cookie_and_weight_and_cookie_affinity() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    apply(
+        &k,
+        "apps.yaml",
+        &format!("{}---\n{}", echo_app("main", 1), echo_app("canary", 2)),
+    )?;
+    let canary = |weight: &str| {
+        annotated(
+            "canary",
+            "canary.example",
+            "canary",
+            &[
+                ("canary", "true"),
+                ("canary-by-header", "CanaryByHeader"),
+                ("canary-by-cookie", "Canary-By-Cookie"),
+                ("canary-weight", weight),
+            ],
+        )
+    };
+    apply(
+        &k,
+        "ing.yaml",
+        &format!(
+            "{}{}{}",
+            annotated("main", "canary.example", "main", &[]),
+            canary("0"),
+            annotated(
+                "sticky",
+                "sticky.example",
+                "canary",
+                &[("affinity", "cookie"), ("session-cookie-name", "SERVERID")],
+            )
+        ),
+    )?;
+    let app = |r: &Reply| {
+        field(&r.body, "pod").map(|p| p.split('-').next().unwrap_or_default().to_owned())
+    };
+    eventually(Duration::from_secs(30), || {
+        let r = curl(&k, "canary.example", "/", &["-H", "CanaryByHeader: always"])?;
+        Ok((app(&r).as_deref() == Some("canary")).then_some(()))
+    })?;
+    for (args, want) in [
+        (vec![], "main"),
+        (vec!["-H", "CanaryByHeader: always"], "canary"),
+        (vec!["-H", "CanaryByHeader: never"], "main"),
+        (vec!["-H", "CanaryByHeader: other"], "main"),
+        (vec!["-H", "Cookie: Canary-By-Cookie=always"], "canary"),
+        (vec!["-H", "Cookie: Canary-By-Cookie=never"], "main"),
+        // The header goes before the cookie.
+        (
+            vec![
+                "-H",
+                "CanaryByHeader: never",
+                "-H",
+                "Cookie: Canary-By-Cookie=always",
+            ],
+            "main",
+        ),
+    ] {
+        for _ in 0..5 {
+            let r = curl(&k, "canary.example", "/", &args)?;
+            assert_eq!(app(&r).as_deref(), Some(want), "{args:?}: {}", r.body);
+        }
+    }
+    // Weight 100: everything goes to the canary.
+    apply(&k, "canary.yaml", &canary("100"))?;
+    eventually(Duration::from_secs(20), || {
+        let r = curl(&k, "canary.example", "/", &[])?;
+        Ok((app(&r).as_deref() == Some("canary")).then_some(()))
+    })?;
+    for _ in 0..10 {
+        let r = curl(&k, "canary.example", "/", &[])?;
+        assert_eq!(app(&r).as_deref(), Some("canary"));
+    }
+    // Cookie affinity: the cookie names the pod, and every request that sends it gets it.
+    let r = eventually(Duration::from_secs(20), || {
+        let r = curl(&k, "sticky.example", "/", &[])?;
+        Ok((r.code == 200 && r.header("set-cookie").is_some()).then_some(r))
+    })?;
+    let set_cookie = r.header("set-cookie").unwrap_or_default().to_owned();
+    assert!(set_cookie.starts_with("SERVERID="), "{set_cookie}");
+    assert!(set_cookie.contains("Path=/"), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_owned();
+    let pod = field(&r.body, "pod");
+    for _ in 0..20 {
+        let r = curl(
+            &k,
+            "sticky.example",
+            "/",
+            &["-H", &format!("Cookie: {cookie}")],
+        )?;
+        assert_eq!(field(&r.body, "pod"), pod);
+        assert_eq!(r.header("set-cookie"), None);
+    }
+    // Without the cookie the two pods take turns; an unknown value gets a new cookie.
+    let pods: std::collections::BTreeSet<Option<String>> = (0..6)
+        .map(|_| curl(&k, "sticky.example", "/", &[]).map(|r| field(&r.body, "pod")))
+        .collect::<anyhow::Result<_>>()?;
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    let r = curl(&k, "sticky.example", "/", &["-H", "Cookie: SERVERID=stale"])?;
+    assert!(r.header("set-cookie").is_some());
+    Ok(())
+}
