@@ -222,6 +222,25 @@ fn tls_by_sni_from_secrets_with_a_fallback() -> anyhow::Result<()> {
             "{host}: {body}"
         );
     }
+    // HSTS on HTTPS answers for a host with its own certificate, as ingress-nginx sends it.
+    let port = k.https.rsplit(':').next().unwrap_or_default();
+    let head = e2e::run_ok(std::process::Command::new("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "--resolve",
+        &format!("kube-book.com:{port}:127.0.0.1"),
+        &format!("https://kube-book.com:{port}/"),
+        "--cacert",
+        &certs[0].2,
+    ]))?;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000; includesubdomains"),
+        "{head}"
+    );
     // Plain HTTP to a TLS host: 308 to HTTPS.
     let out = e2e::run_ok(std::process::Command::new("curl").args([
         "-sS",
@@ -233,7 +252,6 @@ fn tls_by_sni_from_secrets_with_a_fallback() -> anyhow::Result<()> {
         "Host: kube-book.com",
         &format!("http://{}/x?y=1", k.http),
     ]))?;
-    let port = k.https.rsplit(':').next().unwrap_or_default();
     assert_eq!(out, format!("308 https://kube-book.com:{port}/x?y=1"));
     // A secret with a broken key: that host gets the fallback certificate, the others keep
     // theirs.
