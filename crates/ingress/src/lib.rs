@@ -9,13 +9,15 @@
 //! - [`guard`]: refuses requests with both Content-Length and Transfer-Encoding (smuggling).
 //! - [`tls`]: certificates by SNI from `kubernetes.io/tls` Secrets, a generated fallback.
 //!
-//! Not yet: the ingress-nginx annotations beyond rewrite-target, use-regex and ssl-redirect,
-//! and the hardening limits.
+//! - [`annotations`]: the ingress-nginx annotations, read into a per-Ingress `Policy`.
+//! - [`balance`]: endpoint choice (round robin, EWMA, cookie affinity) and per-client limits.
+//! - [`metrics`]: Prometheus metrics and the access log.
 
 pub mod annotations;
 pub mod balance;
 pub mod build;
 pub mod guard;
+pub mod metrics;
 pub mod routes;
 pub mod server;
 pub mod tls;
@@ -24,6 +26,31 @@ pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Plain HTTP.
+    pub http_addr: SocketAddr,
+    /// HTTPS.
+    pub https_addr: SocketAddr,
+    /// The address written into the served Ingresses' status.
+    pub address: IpAddr,
+    /// Trust the client's X-Forwarded-* headers (`--use-forwarded-headers`).
+    pub use_forwarded_headers: bool,
+    /// `--default-backend-service`: `namespace/name` of the Service that serves requests no
+    /// rule and no Ingress's `defaultBackend` takes (its first port).
+    pub default_backend_service: Option<(String, String)>,
+    /// Where `/metrics` and `/healthz` are served.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where each request is logged, one JSON object per line.
+    pub access_log: Option<std::path::PathBuf>,
+    /// The most client connections open at once (over all workers); more are closed at once.
+    pub max_connections: usize,
+}
+
+/// ingress-nginx's default `max-worker-connections`.
+pub const MAX_CONNECTIONS: usize = 16_384;
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +66,14 @@ pub enum StartError {
     /// TLS could not be set up.
     #[error("ingress: tls: {0}")]
     Tls(String),
+    /// The access log could not be opened.
+    #[error("ingress: access log {path}: {source}")]
+    AccessLog {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A running controller; dropping it stops it.
@@ -48,6 +83,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The bound HTTPS address.
     pub https_addr: SocketAddr,
+    /// The bound metrics address.
+    pub metrics_addr: Option<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stop: Arc<tokio::sync::Notify>,
 }
@@ -92,13 +129,14 @@ fn listeners(addr: SocketAddr, n: usize) -> Result<Vec<std::net::TcpListener>, S
 /// shows. Requests are served by one worker thread per core, each with its own single-thread
 /// runtime, listeners and upstream pool (like nginx's worker processes: no hand-off between
 /// threads on the request path); the watches run on the caller's runtime.
-pub async fn start(
-    client: kube::Client,
-    http_addr: SocketAddr,
-    https_addr: SocketAddr,
-    address: IpAddr,
-    use_forwarded_headers: bool,
-) -> Result<Running, StartError> {
+pub async fn start(client: kube::Client, config: Config) -> Result<Running, StartError> {
+    let Config {
+        http_addr,
+        https_addr,
+        address,
+        use_forwarded_headers,
+        ..
+    } = config;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let http = listeners(http_addr, workers)?;
     let https = listeners(https_addr, workers)?;
@@ -111,14 +149,51 @@ pub async fn start(
         source,
     })?;
     let resolver = tls::Resolver::new().map_err(StartError::Tls)?;
-    let config = tls::server_config(resolver.clone()).map_err(StartError::Tls)?;
-    let shared = server::Shared::new(use_forwarded_headers, resolver);
+    let access_log = match &config.access_log {
+        Some(path) => {
+            Some(
+                metrics::AccessLog::open(path).map_err(|source| StartError::AccessLog {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let metrics = Arc::new(metrics::Metrics::new(access_log));
+    let mut tasks = Vec::new();
+    let metrics_addr = match config.metrics_addr {
+        Some(addr) => {
+            let listener = obs::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+            let bound = listener.local_addr().ok();
+            let m = metrics.clone();
+            let handler: obs::Handler = Arc::new(move |path: &str| match path {
+                "/metrics" => obs::metrics(m.encode()),
+                "/healthz" => obs::text(
+                    hyper::StatusCode::OK,
+                    "ok".into(),
+                    "text/plain; charset=utf-8",
+                ),
+                _ => obs::not_found(),
+            });
+            tasks.push(tokio::spawn(obs::serve(listener, handler)));
+            bound
+        }
+        None => None,
+    };
+    let tls_config = tls::server_config(resolver.clone()).map_err(StartError::Tls)?;
+    let shared = server::Shared::new(
+        use_forwarded_headers,
+        resolver,
+        metrics,
+        config.max_connections,
+    );
     shared
         .https_port
         .store(https_bound.port(), std::sync::atomic::Ordering::Relaxed);
     let stop = Arc::new(tokio::sync::Notify::new());
     for (i, (h, s)) in http.into_iter().zip(https).enumerate() {
-        let (shared, stop, config) = (shared.clone(), stop.clone(), config.clone());
+        let (shared, stop, config) = (shared.clone(), stop.clone(), tls_config.clone());
         std::thread::Builder::new()
             .name(format!("ingress-{i}"))
             .spawn(move || {
@@ -149,10 +224,24 @@ pub async fn start(
                 source,
             })?;
     }
-    let tasks = watch::start(client, shared, address);
+    let fallback = config.default_backend_service.map(|(ns, name)| {
+        Arc::new(routes::Backend {
+            namespace: ns.clone(),
+            service: Some(name),
+            port: routes::PortRef::First,
+            source: routes::Source {
+                created: i64::MAX,
+                namespace: ns,
+                name: String::new(),
+            },
+            policy: Default::default(),
+        })
+    });
+    tasks.extend(watch::start(client, shared, address, fallback));
     Ok(Running {
         http_addr: http_bound,
         https_addr: https_bound,
+        metrics_addr,
         tasks,
         stop,
     })

@@ -34,6 +34,8 @@ pub enum PortRef {
     Number(u16),
     /// `port.name`.
     Name(String),
+    /// The Service's first port (`--default-backend-service`).
+    First,
 }
 
 /// Where matched requests go, and how they are changed on the way.

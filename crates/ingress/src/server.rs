@@ -70,16 +70,30 @@ pub struct Shared {
     pub https_port: std::sync::atomic::AtomicU16,
     /// Trust the client's X-Forwarded-* headers (`--use-forwarded-headers`).
     pub use_forwarded_headers: bool,
+    /// Counts and the access log.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The most client connections at once.
+    max_connections: usize,
+    /// Client connections open now.
+    open: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
     /// Empty routes until the first snapshot.
-    pub fn new(use_forwarded_headers: bool, tls: Arc<crate::tls::Resolver>) -> Arc<Shared> {
+    pub fn new(
+        use_forwarded_headers: bool,
+        tls: Arc<crate::tls::Resolver>,
+        metrics: Arc<crate::metrics::Metrics>,
+        max_connections: usize,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             tls,
             https_port: std::sync::atomic::AtomicU16::new(443),
             use_forwarded_headers,
+            metrics,
+            max_connections,
+            open: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -213,6 +227,14 @@ pub struct Conn {
     pub port: u16,
     /// Whether over TLS.
     pub tls: bool,
+}
+
+/// Which backend and endpoint answered, attached to the response for the metrics and the
+/// access log.
+#[derive(Debug, Clone)]
+struct Served {
+    backend: Arc<Backend>,
+    upstream: Option<SocketAddr>,
 }
 
 /// A response with `code`, `Location: to` and a short body.
@@ -369,6 +391,12 @@ pub async fn handle(
     // HSTS on HTTPS answers for hosts with their own certificate, as ingress-nginx sends it.
     let hsts = conn.tls && shared.tls.has(&name);
     let mut resp = gate(shared, &snapshot, &found, conn, req, &host, &path, pools).await;
+    if resp.extensions().get::<Served>().is_none() {
+        resp.extensions_mut().insert(Served {
+            backend: found.backend.clone(),
+            upstream: None,
+        });
+    }
     if hsts {
         set(
             resp.headers_mut(),
@@ -583,6 +611,10 @@ async fn gate(
                     });
                 }
                 let mut resp = resp.map(|b| b.boxed());
+                resp.extensions_mut().insert(Served {
+                    backend: backend.clone(),
+                    upstream: Some(addr),
+                });
                 if let Some(cors) = &policy.cors {
                     cors_headers(cors, origin.as_deref(), resp.headers_mut());
                 }
@@ -676,13 +708,78 @@ async fn serve_conn<IO>(shared: Arc<Shared>, client: Pools, conn: Conn, io: IO)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (shared, client) = (shared.clone(), client.clone());
-        async move { Ok::<_, Infallible>(handle(&shared, &client, conn, req).await) }
+        async move {
+            let started = std::time::Instant::now();
+            let method = req.method().clone();
+            let uri = req.uri().clone();
+            let version = req.version();
+            let host = req
+                .headers()
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_default();
+            let resp = handle(&shared, &client, conn, req).await;
+            let served = resp.extensions().get::<Served>();
+            shared.metrics.record(&crate::metrics::Record {
+                peer: conn.peer,
+                method: method.as_str(),
+                host: &host,
+                uri: uri.path_and_query().map_or("/", |p| p.as_str()),
+                proto: match version {
+                    hyper::Version::HTTP_2 => "HTTP/2.0",
+                    hyper::Version::HTTP_10 => "HTTP/1.0",
+                    _ => "HTTP/1.1",
+                },
+                status: resp.status().as_u16(),
+                duration: started.elapsed(),
+                route: served.map(|s| {
+                    (
+                        s.backend.source.namespace.as_str(),
+                        s.backend.source.name.as_str(),
+                        s.backend.service.as_deref().unwrap_or_default(),
+                    )
+                }),
+                upstream: served.and_then(|s| s.upstream),
+            });
+            Ok::<_, Infallible>(resp)
+        }
     });
-    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+    // Limits against slow and greedy clients: 60 s to send a request head (also the idle
+    // time allowed between requests), 64 KiB of head and 100 header fields (then 431), as
+    // nginx's large_client_header_buffers and client_header_timeout allow about as much.
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024)
+        .max_headers(100);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_header_list_size(64 * 1024)
+        .max_concurrent_streams(128)
+        .keep_alive_interval(Some(HEADER_TIMEOUT))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let _ = builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)
         .await;
+}
+
+/// How long a client may take to send a request head, or stay idle between requests.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One client connection counted against `max_connections`, until dropped.
+struct Counted(Arc<Shared>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.connections.dec();
+    }
 }
 
 /// Serves plain HTTP (HTTP/1.1, and HTTP/2 with prior knowledge) on `listener`, or HTTPS
@@ -699,10 +796,20 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        // The connection limit: one over it is closed at once.
+        if shared.open.fetch_add(1, Ordering::Relaxed) >= shared.max_connections {
+            shared.open.fetch_sub(1, Ordering::Relaxed);
+            shared.metrics.refused.inc();
+            drop(tcp);
+            continue;
+        }
+        shared.metrics.connections.inc();
+        let counted = Counted(shared.clone());
         let _ = tcp.set_nodelay(true);
         let (shared, client) = (shared.clone(), client.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _counted = counted;
             let conn = Conn {
                 peer,
                 port,

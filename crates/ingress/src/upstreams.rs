@@ -126,6 +126,11 @@ impl Upstreams {
                 .find(|(_, p)| p == n)
                 .map(|(name, _)| name.clone())
                 .ok_or(NoUpstream::NoPort)?,
+            PortRef::First => svc
+                .ports
+                .first()
+                .map(|(name, _)| name.clone())
+                .ok_or(NoUpstream::NoPort)?,
             PortRef::Name(want) => svc
                 .ports
                 .iter()

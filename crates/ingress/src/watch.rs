@@ -176,6 +176,7 @@ pub fn start(
     client: kube::Client,
     shared: Arc<Shared>,
     address: IpAddr,
+    fallback: Option<Arc<crate::routes::Backend>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let changed = Arc::new(Notify::new());
     let flags: [Arc<AtomicBool>; 5] = Default::default();
@@ -224,7 +225,7 @@ pub fn start(
                 slices.state(),
             );
             let classes = Classes::from_objects(cls.iter().map(|c| c.as_ref()));
-            let (t, rejected) = table(ings.iter().map(|i| i.as_ref()), &classes, None);
+            let (t, rejected) = table(ings.iter().map(|i| i.as_ref()), &classes, fallback.clone());
             let upstreams = Upstreams::build(
                 svcs.iter().map(|s| s.as_ref()),
                 sls.iter().map(|s| s.as_ref()),

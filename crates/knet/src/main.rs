@@ -59,9 +59,60 @@ struct IngressArgs {
     /// The address written into the served Ingresses' status (default: the HTTP address's).
     #[arg(long)]
     publish_address: Option<std::net::IpAddr>,
-    /// Trust X-Forwarded-* headers from clients (behind another proxy).
+    /// `/metrics` and `/healthz`.
+    #[arg(long, default_value = "127.0.0.1:10254")]
+    metrics_addr: SocketAddr,
+    #[command(flatten)]
+    ingress: IngressFlags,
+}
+
+/// The ingress controller's flags, for `knet up` and `knet ingress`.
+#[derive(clap::Args, Debug)]
+struct IngressFlags {
+    /// Ingress: trust X-Forwarded-* headers from clients (behind another proxy).
     #[arg(long)]
     use_forwarded_headers: bool,
+    /// Ingress: NAMESPACE/NAME of the Service (its first port) that serves requests no rule
+    /// and no defaultBackend takes, instead of the built-in 404.
+    #[arg(long, value_parser = parse_namespaced)]
+    default_backend_service: Option<(String, String)>,
+    /// Ingress: log each request to this file, one JSON object per line.
+    #[arg(long)]
+    access_log: Option<PathBuf>,
+    /// Ingress: the most client connections open at once; more are closed at once.
+    #[arg(long, default_value_t = ingress::MAX_CONNECTIONS)]
+    max_connections: usize,
+}
+
+impl IngressFlags {
+    fn config(
+        &self,
+        http_addr: SocketAddr,
+        https_addr: SocketAddr,
+        address: std::net::IpAddr,
+        metrics_addr: SocketAddr,
+    ) -> ingress::Config {
+        ingress::Config {
+            http_addr,
+            https_addr,
+            address,
+            use_forwarded_headers: self.use_forwarded_headers,
+            default_backend_service: self.default_backend_service.clone(),
+            metrics_addr: Some(metrics_addr),
+            access_log: self.access_log.clone(),
+            max_connections: self.max_connections,
+        }
+    }
+}
+
+/// `NAMESPACE/NAME`.
+fn parse_namespaced(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAMESPACE/NAME")),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -197,9 +248,8 @@ struct UpArgs {
     /// TTL of cluster DNS answers, in seconds.
     #[arg(long, default_value_t = dns::DEFAULT_TTL)]
     ttl: u32,
-    /// Ingress: trust X-Forwarded-* headers from clients (behind another proxy).
-    #[arg(long)]
-    use_forwarded_headers: bool,
+    #[command(flatten)]
+    ingress: IngressFlags,
     /// Revisions of history kept for watches.
     #[arg(long, default_value_t = 50_000)]
     history_window: u64,
@@ -285,17 +335,21 @@ async fn ingress_alone(args: IngressArgs) -> anyhow::Result<()> {
         Some(path) => client_for(path).await?,
         None => kube::Client::try_default().await?,
     };
-    let running = ingress::start(
-        client,
+    let config = args.ingress.config(
         args.http_addr,
         args.https_addr,
         args.publish_address.unwrap_or(args.http_addr.ip()),
-        args.use_forwarded_headers,
-    )
-    .await?;
+        args.metrics_addr,
+    );
+    let running = ingress::start(client, config).await?;
     println!(
-        "knet: ready http={} https={}",
-        running.http_addr, running.https_addr
+        "knet: ready http={} https={} metrics={}",
+        running.http_addr,
+        running.https_addr,
+        running
+            .metrics_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default()
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -436,8 +490,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     )
     .await
     .context("starting cluster DNS")?;
-    let ingress = ingress::start(
-        client.clone(),
+    let ingress_config = args.ingress.config(
         args.http_addr,
         args.https_addr,
         if args.http_addr.ip().is_unspecified() {
@@ -445,10 +498,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         } else {
             args.http_addr.ip()
         },
-        args.use_forwarded_headers,
-    )
-    .await
-    .context("starting the ingress controller")?;
+        SocketAddr::new(pod_net.node_ip, 10254),
+    );
+    let ingress = ingress::start(client.clone(), ingress_config)
+        .await
+        .context("starting the ingress controller")?;
     let (agent_stop_tx, mut agent_stop) = tokio::sync::watch::channel(false);
     let agent = tokio::spawn(agent::run(
         agent::Config {

@@ -853,3 +853,114 @@ fn canary_by_header_cookie_and_weight_and_cookie_affinity() -> anyhow::Result<()
     assert!(r.header("set-cookie").is_some());
     Ok(())
 }
+
+#[test]
+fn limits_timeouts_h2c_default_backend_metrics_and_access_log() -> anyhow::Result<()> {
+    let log = std::env::temp_dir().join(format!("knet-access-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let log_arg = log.display().to_string();
+    let k = Knet::up(&[
+        "--default-backend-service",
+        "default/fallback",
+        "--access-log",
+        &log_arg,
+    ])?;
+    apply(
+        &k,
+        "apps.yaml",
+        &format!("{}---\n{}", echo_app("s1", 1), echo_app("fallback", 1)),
+    )?;
+    // A backend that accepts and never answers, for proxy-read-timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let silent_port = silent.local_addr()?.port();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in silent.incoming().take(4) {
+            conns.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(10));
+    });
+    apply(
+        &k,
+        "ing.yaml",
+        &format!(
+            "{}{}apiVersion: v1\nkind: Service\nmetadata: {{name: silent}}\nspec:\n  ports: [{{name: http, port: 80}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: silent-1\n  labels: {{kubernetes.io/service-name: silent}}\naddressType: IPv4\nports: [{{name: http, port: {silent_port}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\n{}",
+            annotated("h2", "h2.example", "s1", &[("backend-protocol", "H2C")]),
+            annotated("plain", "plain.example", "s1", &[]),
+            annotated(
+                "silent",
+                "silent.example",
+                "silent",
+                &[("proxy-read-timeout", "1")],
+            ),
+        ),
+    )?;
+    // h2c to the backend: the echo sees HTTP/2.
+    let r = eventually(Duration::from_secs(30), || {
+        let r = curl(&k, "h2.example", "/", &[])?;
+        Ok((r.code == 200).then_some(r))
+    })?;
+    assert_eq!(
+        field(&r.body, "proto").as_deref(),
+        Some("HTTP/2.0"),
+        "{}",
+        r.body
+    );
+    let r = curl(&k, "plain.example", "/", &[])?;
+    assert_eq!(field(&r.body, "proto").as_deref(), Some("HTTP/1.1"));
+    // No rule for the host and no defaultBackend: --default-backend-service answers.
+    let r = eventually(Duration::from_secs(20), || {
+        let r = curl(&k, "nobody.example", "/x", &[])?;
+        Ok((r.code == 200).then_some(r))
+    })?;
+    assert!(
+        field(&r.body, "pod")
+            .unwrap_or_default()
+            .starts_with("fallback-"),
+        "{}",
+        r.body
+    );
+    // proxy-read-timeout 1: a silent backend gives 504 after about a second.
+    let started = std::time::Instant::now();
+    let r = curl(&k, "silent.example", "/", &[])?;
+    assert_eq!(r.code, 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    // A request head over 64 KiB is refused (431).
+    let big = format!("X-Big: {}", "a".repeat(70_000));
+    assert_eq!(curl(&k, "plain.example", "/", &["-H", &big])?.code, 431);
+    // Metrics by Ingress, Service and status, with latency histograms.
+    let metrics = e2e::run_ok(std::process::Command::new("curl").args([
+        "-sS",
+        "-m",
+        "5",
+        &format!("http://{}:10254/metrics", k.node_ip),
+    ]))?;
+    for want in [
+        "knet_ingress_requests_total{namespace=\"default\",ingress=\"h2\",service=\"s1\",status=\"200\",method=\"GET\"}",
+        "knet_ingress_requests_total{namespace=\"default\",ingress=\"silent\",service=\"silent\",status=\"504\",method=\"GET\"} 1",
+        "knet_ingress_request_duration_seconds_bucket{le=\"+Inf\",namespace=\"default\",ingress=\"plain\",service=\"s1\"} 1",
+        "knet_ingress_connections ",
+    ] {
+        assert!(metrics.contains(want), "{want} missing from\n{metrics}");
+    }
+    // The access log: one JSON object per request.
+    let line = eventually(Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        Ok(text
+            .lines()
+            .find(|l| l.contains("\"silent.example\""))
+            .map(str::to_owned))
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&line)?;
+    assert_eq!(v["status"], 504, "{line}");
+    assert_eq!(v["ingress"], "silent", "{line}");
+    assert_eq!(v["method"], "GET", "{line}");
+    assert!(v["upstream"].is_null(), "{line}");
+    let _ = std::fs::remove_file(&log);
+    drop(held);
+    Ok(())
+}
