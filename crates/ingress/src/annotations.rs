@@ -192,6 +192,9 @@ pub struct Policy {
     pub backend_protocol: BackendProtocol,
     /// `canary`.
     pub canary: Option<Canary>,
+    /// `default-backend`: a Service of the Ingress's namespace (its first port) that serves
+    /// when the backend has no endpoints.
+    pub default_backend: Option<String>,
 }
 
 impl Default for Policy {
@@ -216,6 +219,7 @@ impl Default for Policy {
             ewma: false,
             backend_protocol: BackendProtocol::Http,
             canary: None,
+            default_backend: None,
         }
     }
 }
@@ -258,6 +262,7 @@ pub const SUPPORTED: &[&str] = &[
     "limit-connections",
     "load-balance",
     "backend-protocol",
+    "default-backend",
     "canary",
     "canary-by-header",
     "canary-by-header-value",
@@ -520,6 +525,7 @@ impl Policy {
             ewma: r.ewma(),
             backend_protocol: r.backend_protocol(),
             canary: r.canary(),
+            default_backend: r.text("default-backend"),
         };
         (policy, r.bad)
     }

@@ -108,6 +108,16 @@ fn backend(ing: &Ingress, policy: &Arc<Policy>, b: &IngressBackend) -> Backend {
         port,
         source: source(ing),
         policy: policy.clone(),
+        fallback: policy.default_backend.as_ref().map(|svc| {
+            Arc::new(Backend {
+                namespace: ing.metadata.namespace.clone().unwrap_or_default(),
+                service: Some(svc.clone()),
+                port: PortRef::First,
+                source: source(ing),
+                policy: Arc::default(),
+                fallback: None,
+            })
+        }),
     }
 }
 

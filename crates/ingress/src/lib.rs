@@ -235,6 +235,7 @@ pub async fn start(client: kube::Client, config: Config) -> Result<Running, Star
                 name: String::new(),
             },
             policy: Default::default(),
+            fallback: None,
         })
     });
     tasks.extend(watch::start(client, shared, address, fallback));

@@ -51,6 +51,9 @@ pub struct Backend {
     pub source: Source,
     /// What the Ingress's annotations ask for (shared by all its backends).
     pub policy: Arc<crate::annotations::Policy>,
+    /// The `default-backend` annotation's Service: serves (with `X-Code: 503` and the other
+    /// custom-error headers) when this backend has no endpoints.
+    pub fallback: Option<Arc<Backend>>,
 }
 
 /// How a route's path matches.
@@ -332,8 +335,13 @@ impl Table {
         })
     }
 
-    /// Every backend the table can return.
+    /// Every backend the table can return, with their `default-backend` fallbacks.
     pub fn backends(&self) -> impl Iterator<Item = &Arc<Backend>> {
+        self.routed()
+            .flat_map(|b| std::iter::once(b).chain(b.fallback.iter()))
+    }
+
+    fn routed(&self) -> impl Iterator<Item = &Arc<Backend>> {
         self.exact
             .values()
             .chain(self.wildcard.values())

@@ -509,7 +509,20 @@ async fn gate(
             backend = canary;
         }
     }
-    let Some(resolved) = snapshot.resolved.get(&(Arc::as_ptr(backend) as usize)) else {
+    let resolve = |b: &Arc<Backend>| snapshot.resolved.get(&(Arc::as_ptr(b) as usize));
+    // The `default-backend` annotation: a backend without endpoints hands over to that
+    // Service, which is told what happened in ingress-nginx's custom-error headers.
+    let mut custom_error = None;
+    let serves = |b: &Arc<Backend>| {
+        resolve(b).is_some_and(|r| r.addrs.as_ref().is_ok_and(|a| !a.is_empty()))
+    };
+    if !serves(backend)
+        && let Some(fallback) = &backend.fallback
+    {
+        custom_error = Some(backend.clone());
+        backend = fallback;
+    }
+    let Some(resolved) = resolve(backend) else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n");
     };
     let addrs = match &resolved.addrs {
@@ -557,6 +570,14 @@ async fn gate(
     }
     if let Some(prefix) = &policy.x_forwarded_prefix {
         set(&mut parts.headers, "x-forwarded-prefix", prefix);
+    }
+    if let Some(original) = &custom_error {
+        let uri = parts
+            .uri
+            .path_and_query()
+            .map_or(path, |p| p.as_str())
+            .to_owned();
+        custom_error_headers(original, &mut parts.headers, &uri);
     }
     let client = pools.get(policy);
     // Endpoints in turn; a connect error, or a 502/503/504 to an idempotent request, moves on
@@ -644,6 +665,32 @@ async fn gate(
     } else {
         text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n")
     }
+}
+
+/// The headers ingress-nginx sends a custom error backend about the request it could not
+/// serve.
+fn custom_error_headers(original: &Backend, headers: &mut hyper::HeaderMap, uri: &str) {
+    let format = headers
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/html")
+        .to_owned();
+    set(headers, "x-code", "503");
+    set(headers, "x-format", &format);
+    set(headers, "x-original-uri", uri);
+    set(headers, "x-namespace", &original.namespace);
+    set(headers, "x-ingress-name", &original.source.name);
+    set(
+        headers,
+        "x-service-name",
+        original.service.as_deref().unwrap_or_default(),
+    );
+    let port = match &original.port {
+        crate::routes::PortRef::Number(n) => n.to_string(),
+        crate::routes::PortRef::Name(n) => n.clone(),
+        crate::routes::PortRef::First => String::new(),
+    };
+    set(headers, "x-service-port", &port);
 }
 
 /// ingress-nginx's headers: hop-by-hop headers go, the client's own X-Forwarded-* are

@@ -136,6 +136,7 @@ fn warnings(
                     name: String::new(),
                 },
                 policy: Default::default(),
+                fallback: None,
             };
             if upstreams.resolve(&probe) == Err(crate::upstreams::NoUpstream::NoService) {
                 out.push((

@@ -964,3 +964,57 @@ fn limits_timeouts_h2c_default_backend_metrics_and_access_log() -> anyhow::Resul
     drop(held);
     Ok(())
 }
+
+/// Case 38 of the reference: the `default-backend` annotation serves for a backend without
+/// endpoints, and is told what happened in the custom-error headers.
+#[test]
+fn the_default_backend_annotation_takes_over_a_backend_without_endpoints() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    apply(&k, "echo.yaml", &echo_app("errors", 1))?;
+    apply(
+        &k,
+        "ing.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: invalid}}\nspec:\n  selector: {{app: nothing}}\n  ports: [{{port: 80}}]\n---\n{}",
+            annotated(
+                "fallback",
+                "fallback.example",
+                "invalid",
+                &[("default-backend", "errors")]
+            )
+        ),
+    )?;
+    let r = eventually(Duration::from_secs(30), || {
+        let r = curl(
+            &k,
+            "fallback.example",
+            "/alma/armud?x=1",
+            &["-H", "X-Request-ID: something-unique"],
+        )?;
+        Ok((r.code == 200).then_some(r))
+    })?;
+    assert!(
+        field(&r.body, "pod")
+            .unwrap_or_default()
+            .starts_with("errors-"),
+        "{}",
+        r.body
+    );
+    for (header, want) in [
+        ("x-code", "503"),
+        ("x-ingress-name", "fallback"),
+        ("x-service-name", "invalid"),
+        ("x-service-port", "80"),
+        ("x-namespace", "default"),
+        ("x-request-id", "something-unique"),
+        ("x-original-uri", "/alma/armud?x=1"),
+    ] {
+        assert_eq!(
+            field(&r.body, &format!("headers.{header}")).as_deref(),
+            Some(want),
+            "{header}: {}",
+            r.body
+        );
+    }
+    Ok(())
+}

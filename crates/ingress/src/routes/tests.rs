@@ -18,6 +18,7 @@ fn backend(svc: &str, ingress: &str, created: i64) -> Arc<Backend> {
         port: PortRef::Number(8080),
         source: src(ingress, created),
         policy: Default::default(),
+        fallback: None,
     })
 }
 
