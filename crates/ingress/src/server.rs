@@ -27,6 +27,9 @@ use crate::upstreams::{NoUpstream, Upstreams};
 /// Bodies both ways.
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
+/// Request bodies sent upstream (their errors include the body-size limit's).
+pub type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
 /// What requests are routed by; replaced whole on every change.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -160,7 +163,7 @@ fn request_id() -> String {
 }
 
 /// An upstream connection pool.
-pub type Upstream = Client<HttpConnector, Body>;
+pub type Upstream = Client<HttpConnector, UpstreamBody>;
 
 /// The upstream pools of one worker thread (each worker has its own, so a pooled connection is
 /// always driven by the thread that uses it): HTTP/1.1 and h2c (`backend-protocol: GRPC` or
@@ -598,7 +601,10 @@ async fn gate(
         else {
             return text(StatusCode::BAD_REQUEST, "bad request path\n");
         };
-        let mut out = Request::from_parts(parts.clone(), empty());
+        let mut out = Request::from_parts(
+            parts.clone(),
+            Empty::new().map_err(|never| match never {}).boxed(),
+        );
         *out.uri_mut() = uri;
         // HTTP/1.1 upstream, or HTTP/2 for h2c and gRPC backends.
         *out.version_mut() = match policy.backend_protocol {
@@ -606,7 +612,11 @@ async fn gate(
             BackendProtocol::H2c => hyper::Version::HTTP_2,
         };
         if !bodyless && let Some(b) = body.take() {
-            *out.body_mut() = b.boxed();
+            // proxy-body-size for a body of no declared length: counted as it streams.
+            *out.body_mut() = match policy.body_limit {
+                Some(limit) => http_body_util::Limited::new(b, limit as usize).boxed(),
+                None => b.map_err(Into::into).boxed(),
+            };
         }
         let inflight = resolved.start(at);
         match tokio::time::timeout(policy.read_timeout, client.request(out)).await {
@@ -649,6 +659,12 @@ async fn gate(
             }
             Ok(Err(e)) => {
                 tracing::debug!(%addr, err = %e, "ingress: upstream failed");
+                if over_limit(&e) {
+                    return text(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "413 Request Entity Too Large\n",
+                    );
+                }
             }
             Err(_) => {
                 tracing::debug!(%addr, "ingress: upstream timed out");
@@ -665,6 +681,18 @@ async fn gate(
     } else {
         text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n")
     }
+}
+
+/// Whether the upstream request failed because the client's body went over proxy-body-size.
+fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The headers ingress-nginx sends a custom error backend about the request it could not

@@ -692,6 +692,15 @@ fn ingress_nginx_annotations_redirect_filter_limit_and_rewrite_headers() -> anyh
     assert_eq!(curl(&k, "body.example", "/", &post)?.code, 413);
     assert_eq!(curl(&k, "big.example", "/", &post)?.code, 200);
     assert_eq!(curl(&k, "bad.example", "/", &post)?.code, 413);
+    // The same body with no declared length: counted as it streams.
+    let chunked = [
+        "--data-binary",
+        data.as_str(),
+        "-H",
+        "Transfer-Encoding: chunked",
+    ];
+    assert_eq!(curl(&k, "body.example", "/", &chunked)?.code, 413);
+    assert_eq!(curl(&k, "big.example", "/", &chunked)?.code, 200);
     assert_eq!(
         curl(&k, "body.example", "/", &["--data-binary", "small"])?.code,
         200
