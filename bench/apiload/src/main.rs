@@ -68,6 +68,31 @@ enum Cmd {
     Routable(RoutableArgs),
     /// Change a headless Service's EndpointSlice N times: the write → cluster DNS answering it.
     Dnsprog(DnsprogArgs),
+    /// Many Ingresses, then switch one path's backend N times: the write → the ingress serving
+    /// the new backend.
+    Ingprog(IngprogArgs),
+}
+
+#[derive(Args)]
+struct IngprogArgs {
+    /// Kubeconfig of the cluster under test (its server must be on loopback).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// The ingress controller's plain HTTP address (on loopback).
+    #[arg(long)]
+    ingress: std::net::SocketAddr,
+    /// Namespace for the objects (created if missing).
+    #[arg(long, default_value = "ingprog")]
+    namespace: String,
+    /// Ingresses to create first.
+    #[arg(long, default_value_t = 1000)]
+    ingresses: usize,
+    /// Paths per Ingress.
+    #[arg(long, default_value_t = 10)]
+    paths: usize,
+    /// Changes to time.
+    #[arg(long, default_value_t = 50)]
+    rounds: usize,
 }
 
 #[derive(Args)]
@@ -217,6 +242,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Pods(a) => pods(&a).await,
         Cmd::Routable(a) => routable(&a).await,
         Cmd::Dnsprog(a) => dnsprog(&a).await,
+        Cmd::Ingprog(a) => ingprog(&a).await,
     }
 }
 
@@ -1077,6 +1103,163 @@ async fn dnsprog(args: &DnsprogArgs) -> anyhow::Result<()> {
     let pct = |p: f64| delays[((p * delays.len() as f64) as usize).min(delays.len() - 1)];
     println!(
         "dnsprog rounds={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        delays.len(),
+        pct(0.5),
+        pct(0.99),
+        delays[delays.len() - 1]
+    );
+    Ok(())
+}
+
+/// Two tiny HTTP backends on loopback answering `a` and `b`: (port of a, port of b).
+fn ab_backends() -> anyhow::Result<(u16, u16)> {
+    let mut ports = Vec::new();
+    for answer in ["a", "b"] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        ports.push(listener.local_addr()?.port());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    use std::io::{Read as _, Write as _};
+                    let mut conn = conn;
+                    let mut buf = [0u8; 4096];
+                    let mut seen = Vec::new();
+                    // Keep-alive: answer every request head on the connection.
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            let reply =
+                                format!("HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n{answer}");
+                            if conn.write_all(reply.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    }
+    Ok((ports[0], ports[1]))
+}
+
+/// One GET through the ingress with `Host: host`: the body (on a new connection).
+fn ingress_get(ingress: SocketAddr, host: &str, path: &str) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect_timeout(&ingress, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+async fn ingprog(args: &IngprogArgs) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use k8s_openapi::api::networking::v1::Ingress;
+    use kube::api::{Patch, PatchParams};
+
+    anyhow::ensure!(
+        args.ingress.ip().is_loopback(),
+        "--ingress must be on loopback"
+    );
+    let client = client(&args.kubeconfig).await?;
+    ensure_namespace(&client, &args.namespace).await?;
+    let ns = args.namespace.as_str();
+    let (port_a, port_b) = ab_backends()?;
+    let pp = PatchParams::apply("apiload").force();
+    for (name, port) in [("a", port_a), ("b", port_b)] {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"ports": [{"name": "http", "port": 80}]}
+        }))?;
+        Api::<Service>::namespaced(client.clone(), ns)
+            .patch(name, &pp, &Patch::Apply(&svc))
+            .await?;
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": format!("{name}-1"), "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": port}],
+            "endpoints": [{"addresses": ["127.0.0.1"]}]
+        }))?;
+        Api::<EndpointSlice>::namespaced(client.clone(), ns)
+            .patch(&format!("{name}-1"), &pp, &Patch::Apply(&slice))
+            .await?;
+    }
+    let ingress = |i: usize, first: &str| -> anyhow::Result<Ingress> {
+        let paths: Vec<Value> = (0..args.paths)
+            .map(|p| {
+                json!({
+                    "path": format!("/p{p}"),
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": if p == 0 { first } else { "a" }, "port": {"number": 80}}}
+                })
+            })
+            .collect();
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": format!("ing-{i}")},
+            "spec": {"rules": [{"host": format!("h{i}.example"), "http": {"paths": paths}}]}
+        }))?)
+    };
+    let api = Api::<Ingress>::namespaced(client.clone(), ns);
+    let loaded = Instant::now();
+    for i in 0..args.ingresses {
+        api.patch(&format!("ing-{i}"), &pp, &Patch::Apply(&ingress(i, "a")?))
+            .await?;
+    }
+    let last = format!("h{}.example", args.ingresses - 1);
+    while ingress_get(args.ingress, &last, "/p0").as_deref() != Some("a") {
+        anyhow::ensure!(
+            loaded.elapsed() < Duration::from_secs(120),
+            "the ingress never served {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let load_ms = ms(loaded.elapsed());
+    let mut delays = Vec::new();
+    for round in 0..args.rounds {
+        let i = (round * 7919) % args.ingresses;
+        let host = format!("h{i}.example");
+        // Flip path /p0 of one Ingress between a and b.
+        let want = if ingress_get(args.ingress, &host, "/p0").as_deref() == Some("b") {
+            "a"
+        } else {
+            "b"
+        };
+        let started = Instant::now();
+        api.patch(&format!("ing-{i}"), &pp, &Patch::Apply(&ingress(i, want)?))
+            .await?;
+        loop {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "the ingress never served {want} for {host}"
+            );
+            if ingress_get(args.ingress, &host, "/p0").as_deref() == Some(want) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        delays.push(ms(started.elapsed()));
+    }
+    delays.sort_by(f64::total_cmp);
+    let pct = |p: f64| delays[((p * delays.len() as f64) as usize).min(delays.len() - 1)];
+    println!(
+        "ingprog ingresses={} paths={} load_ms={load_ms:.0} rounds={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        args.ingresses,
+        args.ingresses * args.paths,
         delays.len(),
         pct(0.5),
         pct(0.99),

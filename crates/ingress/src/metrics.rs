@@ -125,6 +125,9 @@ pub struct Metrics {
     pub connections: Gauge,
     /// Client connections closed at once because `max_connections` were open.
     pub refused: Counter,
+    /// How long each rebuild of the route table and certificates took (from the change seen
+    /// to the new snapshot in place).
+    pub rebuild: Histogram,
     access_log: Option<AccessLog>,
 }
 
@@ -157,8 +160,15 @@ impl Metrics {
             "Client connections closed because the most allowed were open",
             refused.clone(),
         );
+        let rebuild = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "rebuild_duration_seconds",
+            "Time to rebuild the routes and certificates after a change, until they serve",
+            rebuild.clone(),
+        );
         Metrics {
             registry,
+            rebuild,
             requests,
             duration,
             connections,

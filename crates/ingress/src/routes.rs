@@ -280,13 +280,13 @@ impl Table {
                 }
             }
             // The host's default: the oldest defaultBackend among the Ingresses naming it.
-            let owners: std::collections::HashSet<(String, String)> = routes
+            let owners: std::collections::HashSet<(&str, &str)> = routes
                 .iter()
-                .map(|(_, s)| (s.namespace.clone(), s.name.clone()))
+                .map(|(_, s)| (s.namespace.as_str(), s.name.as_str()))
                 .collect();
             let default = defaults
                 .iter()
-                .find(|d| owners.contains(&(d.source.namespace.clone(), d.source.name.clone())))
+                .find(|d| owners.contains(&(d.source.namespace.as_str(), d.source.name.as_str())))
                 .cloned();
             if let Some(d) = &default {
                 host_defaults.insert(host.clone(), d.clone());

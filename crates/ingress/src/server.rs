@@ -44,11 +44,17 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A snapshot of `table` with its backends resolved through `upstreams`.
-    pub fn new(table: Table, upstreams: Upstreams) -> Snapshot {
+    pub fn new(table: Table, upstreams: &Upstreams) -> Snapshot {
         let mut resolved = HashMap::new();
         let mut limiters = HashMap::new();
+        // Many paths share a Service port: each is resolved once.
+        let mut cache = HashMap::new();
         for b in table.backends() {
-            resolved.insert(Arc::as_ptr(b) as usize, Resolved::new(upstreams.resolve(b)));
+            let addrs = cache
+                .entry((b.namespace.as_str(), b.service.as_deref(), &b.port))
+                .or_insert_with(|| upstreams.resolve(b))
+                .clone();
+            resolved.insert(Arc::as_ptr(b) as usize, Resolved::new(addrs));
             if b.policy.limit_rps.is_some() || b.policy.limit_connections.is_some() {
                 limiters
                     .entry(Arc::as_ptr(&b.policy) as usize)

@@ -24,7 +24,8 @@ struct Svc {
 /// Every Service's ports and endpoints.
 #[derive(Debug, Default, Clone)]
 pub struct Upstreams {
-    services: HashMap<(String, String), Svc>,
+    /// By namespace, then name (so lookups borrow their keys).
+    services: HashMap<String, HashMap<String, Svc>>,
 }
 
 /// Why a backend has no address.
@@ -60,8 +61,8 @@ impl Upstreams {
                     ))
                 })
                 .collect();
-            u.services.insert(
-                (ns.clone(), name.clone()),
+            u.services.entry(ns.clone()).or_default().insert(
+                name.clone(),
                 Svc {
                     ports,
                     slices: Vec::new(),
@@ -79,7 +80,7 @@ impl Upstreams {
             ) else {
                 continue;
             };
-            let Some(entry) = u.services.get_mut(&(ns.clone(), svc.clone())) else {
+            let Some(entry) = u.services.get_mut(ns).and_then(|n| n.get_mut(svc)) else {
                 continue;
             };
             let ports = slice
@@ -110,6 +111,13 @@ impl Upstreams {
         u
     }
 
+    /// Whether Service `namespace/name` exists.
+    pub fn has_service(&self, namespace: &str, name: &str) -> bool {
+        self.services
+            .get(namespace)
+            .is_some_and(|n| n.contains_key(name))
+    }
+
     /// The addresses of `b` (sorted, so round robin is stable across rebuilds).
     pub fn resolve(&self, b: &Backend) -> Result<Vec<SocketAddr>, NoUpstream> {
         let Some(name) = &b.service else {
@@ -117,7 +125,8 @@ impl Upstreams {
         };
         let svc = self
             .services
-            .get(&(b.namespace.clone(), name.clone()))
+            .get(&b.namespace)
+            .and_then(|n| n.get(name))
             .ok_or(NoUpstream::NoService)?;
         let port_name = match &b.port {
             PortRef::Number(n) => svc

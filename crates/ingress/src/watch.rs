@@ -115,30 +115,18 @@ fn warnings(
         }
         let spec = ing.spec.as_ref();
         let backends = spec
-            .and_then(|s| s.default_backend.iter().next().cloned())
+            .and_then(|s| s.default_backend.as_ref())
             .into_iter()
             .chain(
                 spec.into_iter()
                     .flat_map(|s| s.rules.iter().flatten())
                     .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
-                    .map(|p| p.backend.clone()),
+                    .map(|p| &p.backend),
             );
         let ns = key(ing).0;
         for b in backends {
-            let Some(svc) = b.service else { continue };
-            let probe = crate::routes::Backend {
-                namespace: ns.clone(),
-                service: Some(svc.name.clone()),
-                port: crate::routes::PortRef::Number(0),
-                source: crate::routes::Source {
-                    created: 0,
-                    namespace: ns.clone(),
-                    name: String::new(),
-                },
-                policy: Default::default(),
-                fallback: None,
-            };
-            if upstreams.resolve(&probe) == Err(crate::upstreams::NoUpstream::NoService) {
+            let Some(svc) = &b.service else { continue };
+            if !upstreams.has_service(&ns, &svc.name) {
                 out.push((
                     key(ing),
                     "ServiceNotFound",
@@ -219,6 +207,7 @@ pub fn start(
             if !flags.iter().all(|f| f.load(Ordering::Acquire)) {
                 continue;
             }
+            let started = std::time::Instant::now();
             let (ings, cls, svcs, sls) = (
                 ingresses.state(),
                 classes.state(),
@@ -231,8 +220,7 @@ pub fn start(
                 svcs.iter().map(|s| s.as_ref()),
                 sls.iter().map(|s| s.as_ref()),
             );
-            let found_services = upstreams.clone();
-            shared.swap(Snapshot::new(t, upstreams));
+            shared.swap(Snapshot::new(t, &upstreams));
             let secs = secrets.state();
             let by_name: std::collections::HashMap<(String, String), &Secret> = secs
                 .iter()
@@ -250,8 +238,12 @@ pub fn start(
                 .collect();
             let (certs, bad) = crate::tls::Certs::build(served.iter().copied(), &by_name);
             shared.tls.swap(certs);
+            shared
+                .metrics
+                .rebuild
+                .observe(started.elapsed().as_secs_f64());
             // Events, once per object version and message.
-            for (who, reason, msg) in warnings(&served, &rejected, &bad, &found_services) {
+            for (who, reason, msg) in warnings(&served, &rejected, &bad, &upstreams) {
                 let Some(ing) = served.iter().find(|i| {
                     (i.metadata.namespace.as_ref(), i.metadata.name.as_ref())
                         == (Some(&who.0), Some(&who.1))
