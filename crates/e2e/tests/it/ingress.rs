@@ -7,13 +7,13 @@ use e2e::{Knet, eventually, workspace};
 
 /// A Deployment `name` of `replicas` echo pods and a Service `name` (port 80 → 8080,
 /// named `http`).
-fn echo_app(name: &str, replicas: u32) -> String {
+pub(crate) fn echo_app(name: &str, replicas: u32) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - name: echo\n        image: echo\n        ports: [{{containerPort: 8080}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  selector: {{app: {name}}}\n  ports: [{{name: http, port: 80, targetPort: 8080}}]\n"
     )
 }
 
-fn apply(k: &Knet, name: &str, yaml: &str) -> anyhow::Result<()> {
+pub(crate) fn apply(k: &Knet, name: &str, yaml: &str) -> anyhow::Result<()> {
     let path = k.dir.path().join(name);
     std::fs::write(&path, yaml)?;
     k.kubectl(&["apply", "-f", &path.display().to_string()])?;
@@ -35,7 +35,7 @@ fn get(k: &Knet, host: &str, path: &str, headers: &[&str]) -> anyhow::Result<(u1
 }
 
 /// The echo's JSON field `key` (a string) from `body`.
-fn field(body: &str, key: &str) -> Option<String> {
+pub(crate) fn field(body: &str, key: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let mut cur = &v;
     for part in key.split('.') {
@@ -143,7 +143,7 @@ fn the_tutorials_test_ingress_routes_and_rewrites() -> anyhow::Result<()> {
 }
 
 /// The tutorial's `openssl req` line for `cn`, in `dir`: (cert path, key path).
-fn self_signed(dir: &std::path::Path, cn: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn self_signed(dir: &std::path::Path, cn: &str) -> anyhow::Result<(String, String)> {
     let crt = dir.join(format!("{cn}.crt")).display().to_string();
     let key = dir.join(format!("{cn}.key")).display().to_string();
     e2e::run_ok(std::process::Command::new("openssl").args([

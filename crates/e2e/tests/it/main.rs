@@ -5,6 +5,7 @@ mod controllers;
 mod dns;
 mod echo;
 mod ingress;
+mod ingress_cases;
 mod kube_client;
 mod layout;
 mod logs;
