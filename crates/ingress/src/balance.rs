@@ -25,6 +25,8 @@ pub struct Resolved {
     /// The endpoints, or why there are none.
     pub addrs: Result<Vec<SocketAddr>, NoUpstream>,
     next: AtomicUsize,
+    /// Requests weighed for this backend as a canary.
+    turns: AtomicUsize,
     stats: Vec<Stat>,
 }
 
@@ -74,8 +76,15 @@ impl Resolved {
         Resolved {
             addrs,
             next: AtomicUsize::new(0),
+            turns: AtomicUsize::new(0),
             stats: (0..n).map(|_| Stat::default()).collect(),
         }
+    }
+
+    /// The next number in this backend's count of canary decisions (so a weight splits
+    /// requests exactly over each round of `canary-weight-total`).
+    pub fn turn(&self) -> usize {
+        self.turns.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The index of the endpoint whose affinity cookie is `value`.

@@ -17,6 +17,7 @@ pub mod annotations;
 pub mod balance;
 pub mod build;
 pub mod guard;
+pub mod idle;
 pub mod metrics;
 pub mod routes;
 pub mod server;

@@ -277,6 +277,13 @@ fn https_location(shared: &Shared, host: &str, uri: &Uri, preserve_slash: bool) 
     target
 }
 
+/// The first entry of X-Forwarded-Host, if there is one.
+fn first_forwarded_host(headers: &hyper::HeaderMap) -> Option<String> {
+    let v = headers.get("x-forwarded-host")?.to_str().ok()?;
+    let first = v.split(',').next()?.trim();
+    (!first.is_empty()).then(|| first.to_owned())
+}
+
 /// The canary's backend when its rules (header, then cookie, then weight) pick it.
 fn canary_wins(canary: &Backend, headers: &hyper::HeaderMap, turn: usize) -> bool {
     let Some(rule) = &canary.policy.canary else {
@@ -308,8 +315,11 @@ fn canary_wins(canary: &Backend, headers: &hyper::HeaderMap, turn: usize) -> boo
             _ => {}
         }
     }
-    // Weight: `turn` runs over 0..total evenly, so the split is exact over each round.
-    rule.weight > 0 && (turn % rule.weight_total as usize) < rule.weight as usize
+    // Weight: `weight` of each `total` requests, spread evenly (the canary's share grows by
+    // weight/total per request and it takes a request each time that crosses a whole one).
+    let (w, t) = (rule.weight as u64, u64::from(rule.weight_total.max(1)));
+    let turn = turn as u64 % t;
+    (turn + 1) * w / t > turn * w / t
 }
 
 /// The value of cookie `name` in the request.
@@ -441,7 +451,17 @@ async fn gate(
     // ssl-redirect (hosts with a certificate) and force-ssl-redirect: 308 to HTTPS.
     let name = crate::routes::normalize_host(host);
     if !conn.tls && (policy.force_ssl_redirect || (policy.ssl_redirect && shared.tls.has(&name))) {
-        let to = https_location(shared, host, req.uri(), policy.preserve_trailing_slash);
+        // Behind a trusted proxy the client's own host is the first X-Forwarded-Host.
+        let forwarded = shared
+            .use_forwarded_headers
+            .then(|| first_forwarded_host(req.headers()))
+            .flatten();
+        let to = https_location(
+            shared,
+            forwarded.as_deref().unwrap_or(host),
+            req.uri(),
+            policy.preserve_trailing_slash,
+        );
         return redirect(308, &to);
     }
     if let Some(root) = &policy.app_root
@@ -513,7 +533,7 @@ async fn gate(
         let turn = snapshot
             .resolved
             .get(&(Arc::as_ptr(canary) as usize))
-            .map_or(0, |r| r.first(false));
+            .map_or(0, Resolved::turn);
         if canary_wins(canary, req.headers(), turn) {
             backend = canary;
         }
@@ -637,13 +657,10 @@ async fn gate(
                     && let Some(client_upgrade) = client_upgrade
                 {
                     let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                    let idle = policy.read_timeout;
                     tokio::spawn(async move {
                         if let (Ok(a), Ok(b)) = (client_upgrade.await, upstream_upgrade.await) {
-                            let _ = tokio::io::copy_bidirectional(
-                                &mut TokioIo::new(a),
-                                &mut TokioIo::new(b),
-                            )
-                            .await;
+                            crate::idle::join(TokioIo::new(a), TokioIo::new(b), idle).await;
                         }
                     });
                 }
@@ -747,7 +764,15 @@ fn forwarded_headers(
     let peer = conn.peer.ip().to_string();
     let given =
         |h: &hyper::HeaderMap, n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // An HTTP/2 request names its host in :authority; upstream it is the Host header.
+    if !headers.contains_key(hyper::header::HOST) && !host.is_empty() {
+        set(headers, "host", host);
+    }
     if shared.use_forwarded_headers {
+        // The client's own host, from the proxy in front, is what the backend is asked for.
+        if let Some(first) = first_forwarded_host(headers) {
+            set(headers, "host", &first);
+        }
         let xff =
             given(headers, "x-forwarded-for").map_or(peer.clone(), |x| format!("{x}, {peer}"));
         set(headers, "x-forwarded-for", &xff);
@@ -802,7 +827,9 @@ where
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_owned)
                 .unwrap_or_default();
-            let resp = handle(&shared, &client, conn, req).await;
+            let mut resp = handle(&shared, &client, conn, req).await;
+            resp.headers_mut()
+                .insert(hyper::header::SERVER, HeaderValue::from_static("knet"));
             let served = resp.extensions().get::<Served>();
             shared.metrics.record(&crate::metrics::Record {
                 peer: conn.peer,

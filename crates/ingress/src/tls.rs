@@ -50,6 +50,47 @@ pub fn certified_key(secret: &Secret) -> Result<CertifiedKey, String> {
     Ok(ck)
 }
 
+/// Whether the leaf certificate of `ck` names `host`: by its DNS subject alternative names,
+/// or by its subject CN when it has none (as OpenSSL, and so curl, still accept). A `*.x`
+/// name covers exactly one more label; a `*.x` host needs a `*.x` name.
+fn covers(ck: &CertifiedKey, host: &str) -> bool {
+    let Some(leaf) = ck.cert.first() else {
+        return false;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
+        return false;
+    };
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                names.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok())
+                .map(str::to_ascii_lowercase),
+        );
+    }
+    let host = host.to_ascii_lowercase();
+    names.iter().any(|n| name_matches(n, &host))
+}
+
+/// A certificate name against a host.
+fn name_matches(name: &str, host: &str) -> bool {
+    if name == host {
+        return true;
+    }
+    match (name.strip_prefix("*."), host.split_once('.')) {
+        (Some(suffix), Some((label, rest))) => label != "*" && rest == suffix,
+        _ => false,
+    }
+}
+
 impl Certs {
     /// The certificates of the served Ingresses' `spec.tls`, from `secrets`; the oldest
     /// Ingress wins a host named twice. Secrets that cannot be used are reported.
@@ -101,6 +142,16 @@ impl Certs {
                     .clone();
                 let Some(ck) = ck else { continue };
                 for host in tls.hosts.iter().flatten() {
+                    // A certificate that does not name the host is not served for it (the
+                    // fallback is), as ingress-nginx does.
+                    if !covers(&ck, host) {
+                        bad.push(BadSecret {
+                            ingress: (ns.clone(), name.clone()),
+                            secret: secret_name.clone(),
+                            reason: format!("its certificate does not cover host {host}"),
+                        });
+                        continue;
+                    }
                     certs
                         .by_host
                         .entry(host.to_ascii_lowercase())

@@ -115,7 +115,18 @@ async fn handle(id: Identity, remote: SocketAddr, mut req: Request<Incoming>) ->
         }
         return resp;
     }
-    let body = describe(&id, &req, remote);
+    let mut body = describe(&id, &req, remote);
+    // The request body is read to its end before the answer (an answer before the upload is
+    // done would make a proxy in front see a reset), and its size reported.
+    let mut incoming = req.into_body();
+    let mut size = 0u64;
+    while let Some(frame) = incoming.frame().await {
+        match frame {
+            Ok(f) => size += f.data_ref().map_or(0, |d| d.len() as u64),
+            Err(_) => break,
+        }
+    }
+    body["body_bytes"] = json!(size);
     let mut resp = Response::new(
         Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).boxed(),
     );

@@ -727,7 +727,6 @@ fn an_ingress_with_only_a_default_backend_takes_every_request_unchanged() -> any
 
 /// Case 30 (D): answers carry a `Server` header, as the conformance suite requires.
 #[test]
-#[ignore = "knet differs: answers have no Server header"]
 fn answers_name_their_server() -> anyhow::Result<()> {
     let k = Knet::up(&[])?;
     apply(&k, "apps.yaml", &apps(&["echo-service"]))?;
@@ -1132,7 +1131,6 @@ fn tls_hosts_share_the_port_by_sni_host_picks_the_route_and_hsts() -> anyhow::Re
 /// Case 49 (G): a Secret whose certificate does not cover the Ingress's TLS host gives way to
 /// the fallback certificate; the host is still routed.
 #[test]
-#[ignore = "knet differs: a Secret whose certificate does not cover the TLS host is served anyway"]
 fn a_secret_not_covering_its_host_gives_way_to_the_fallback_certificate() -> anyhow::Result<()> {
     e2e::require("openssl")?;
     let k = Knet::up(&[])?;
@@ -1164,7 +1162,6 @@ fn a_secret_not_covering_its_host_gives_way_to_the_fallback_certificate() -> any
 /// Case 45 (G) over HTTP/2, which curl negotiates by ALPN: the upstream still gets the
 /// requested host as its Host header.
 #[test]
-#[ignore = "knet differs: an HTTP/2 client's :authority is not sent upstream as Host"]
 fn http2_clients_keep_the_requested_host_upstream() -> anyhow::Result<()> {
     e2e::require("openssl")?;
     let k = Knet::up(&[])?;
@@ -1372,7 +1369,6 @@ fn plain_http_to_tls_hosts_is_redirected_with_308_unless_opted_out() -> anyhow::
 /// `X-Forwarded-Host` names, its port dropped (knet's HTTPS port is added as for every
 /// redirect).
 #[test]
-#[ignore = "knet differs: the HTTPS redirect ignores a trusted X-Forwarded-Host"]
 fn trusted_forwarded_host_names_the_redirect_target() -> anyhow::Result<()> {
     e2e::require("openssl")?;
     let k = Knet::up(&["--use-forwarded-headers"])?;
@@ -1596,10 +1592,11 @@ fn client_forwarded_headers_are_replaced_by_default() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Case 66 (J): with `--use-forwarded-headers` the client's X-Forwarded-* are passed on as
-/// they are and X-Forwarded-Host becomes the upstream Host (the first entry of a list).
+/// Case 66 (J): with `--use-forwarded-headers` the client's X-Forwarded-* are passed on and
+/// X-Forwarded-Host becomes the upstream Host (the first entry of a list). The peer is
+/// appended to X-Forwarded-For, as `compute-full-forwarded-for` does: issue 6 asks for that
+/// in trusted mode.
 #[test]
-#[ignore = "knet differs: trusted X-Forwarded-Host does not become the upstream Host; the peer is appended to X-Forwarded-For"]
 fn trusted_forwarded_headers_pass_through_and_set_the_host() -> anyhow::Result<()> {
     let k = Knet::up(&["--use-forwarded-headers"])?;
     apply(&k, "apps.yaml", &apps(&["s1"]))?;
@@ -1622,7 +1619,11 @@ fn trusted_forwarded_headers_pass_through_and_set_the_host() -> anyhow::Result<(
         ("x-forwarded-proto", h("x-forwarded-proto"), "myproto"),
         ("x-forwarded-scheme", h("x-forwarded-scheme"), "myproto"),
         ("x-forwarded-port", h("x-forwarded-port"), "1234"),
-        ("x-forwarded-for", h("x-forwarded-for"), "1.2.3.4"),
+        (
+            "x-forwarded-for",
+            h("x-forwarded-for"),
+            "1.2.3.4, 127.0.0.1",
+        ),
     ] {
         if got.as_deref() != Some(want) {
             wrong.push(format!("{what}: got {got:?}, want {want}"));
@@ -1713,7 +1714,6 @@ fn websocket_upgrade_is_proxied_with_text_and_binary_frames() -> anyhow::Result<
 /// `proxy-read-timeout` annotation's seconds otherwise (2 closes it soon, 3600 keeps it).
 /// Takes about 75 s.
 #[test]
-#[ignore = "knet differs: an upgraded connection has no idle timeout; idle WebSockets stay open"]
 fn idle_websockets_close_after_the_proxy_read_timeout() -> anyhow::Result<()> {
     use futures::StreamExt as _;
     use tokio_tungstenite::tungstenite::Message;
@@ -1846,7 +1846,6 @@ fn proxy_body_size_refuses_bodies_over_the_limit_with_413() -> anyhow::Result<()
 /// Case 71 (L): a body up to the limit is passed on: 1 MiB by default and with an invalid
 /// value, 2 MiB with `proxy-body-size: 8m` (each five times).
 #[test]
-#[ignore = "knet differs: bodies under the limit intermittently get 502 or a reset upload"]
 fn proxy_body_size_admits_bodies_up_to_the_limit() -> anyhow::Result<()> {
     let k = Knet::up(&[])?;
     let [one, two, _] = body_size_setup(&k)?;
@@ -2081,7 +2080,6 @@ fn canary_by_header_cookie_and_weight() -> anyhow::Result<()> {
 /// Case 74 (L): `canary-weight: "50"` splits requests between mainline and canary (here one
 /// pod each).
 #[test]
-#[ignore = "knet differs: with weight 50 every request goes to the canary"]
 fn canary_weight_50_splits_requests() -> anyhow::Result<()> {
     let k = Knet::up(&[])?;
     apply(&k, "apps.yaml", &apps(&["mainline", "canary"]))?;
