@@ -148,6 +148,23 @@ pub enum BackendProtocol {
     Http,
     /// HTTP/2 without TLS (h2c), also for `GRPC`.
     H2c,
+    /// HTTP/1.1 over TLS (`HTTPS`); the upstream's certificate is not verified, as
+    /// ingress-nginx's `proxy-ssl-verify` is off by default.
+    Https,
+    /// HTTP/2 over TLS (`GRPCS`).
+    Grpcs,
+}
+
+impl BackendProtocol {
+    /// Whether the upstream speaks TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, BackendProtocol::Https | BackendProtocol::Grpcs)
+    }
+
+    /// Whether the upstream speaks HTTP/2 only.
+    pub fn h2(self) -> bool {
+        matches!(self, BackendProtocol::H2c | BackendProtocol::Grpcs)
+    }
 }
 
 /// What one Ingress's annotations ask for.
@@ -471,10 +488,12 @@ impl<'a> Reader<'a> {
             None => BackendProtocol::Http,
             Some(p) if p == "HTTP" => BackendProtocol::Http,
             Some(p) if p == "H2C" || p == "GRPC" => BackendProtocol::H2c,
+            Some(p) if p == "HTTPS" => BackendProtocol::Https,
+            Some(p) if p == "GRPCS" => BackendProtocol::Grpcs,
             Some(p) => {
                 self.invalid(
                     "backend-protocol",
-                    format!("{p} is not supported (HTTP, H2C and GRPC are)"),
+                    format!("{p} is not supported (HTTP, HTTPS, GRPC, GRPCS and H2C are)"),
                 );
                 BackendProtocol::Http
             }

@@ -168,62 +168,141 @@ fn request_id() -> String {
     out
 }
 
-/// An upstream connection pool.
-pub type Upstream = Client<HttpConnector, UpstreamBody>;
+/// An upstream connection pool (plain HTTP, or TLS for HTTPS and GRPCS backends).
+pub type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// The upstream pools of one worker thread (each worker has its own, so a pooled connection is
-/// always driven by the thread that uses it): HTTP/1.1 and h2c (`backend-protocol: GRPC` or
-/// `H2C`), each with the default connect timeout, and more made on demand for Ingresses with
-/// their own `proxy-connect-timeout`.
+/// always driven by the thread that uses it): one per backend protocol with the default
+/// connect timeout, and more made on demand for Ingresses with their own
+/// `proxy-connect-timeout`.
 #[derive(Debug, Clone)]
 pub struct Pools {
-    http1: Upstream,
-    h2c: Upstream,
+    default: HashMap<BackendProtocol, Upstream>,
     custom: Arc<Mutex<HashMap<(Duration, BackendProtocol), Upstream>>>,
 }
 
 /// ingress-nginx's default `proxy-connect-timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A new pool: keep-alive, 60 s idle, TCP_NODELAY.
+/// The protocols of `backend-protocol`.
+const PROTOCOLS: [BackendProtocol; 4] = [
+    BackendProtocol::Http,
+    BackendProtocol::H2c,
+    BackendProtocol::Https,
+    BackendProtocol::Grpcs,
+];
+
+/// Accepts any upstream certificate: ingress-nginx does not verify upstreams unless told to
+/// (`proxy-ssl-verify`), and pods rarely have certificates for their addresses. The handshake
+/// signatures are still checked.
+#[derive(Debug)]
+struct AnyUpstreamCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyUpstreamCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A new pool: keep-alive, 60 s idle, TCP_NODELAY; TLS (ALPN h2 or http/1.1) when the
+/// protocol asks for it.
 fn pool(connect: Duration, protocol: BackendProtocol) -> Upstream {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect));
-    connector.set_nodelay(true);
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map(|b| {
+            b.dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyUpstreamCert(provider)))
+                .with_no_client_auth()
+        })
+        .unwrap_or_else(|_| {
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        });
     let mut b = Client::builder(TokioExecutor::new());
     b.pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256);
-    if protocol == BackendProtocol::H2c {
+    // ALPN: h2 for the HTTP/2 protocols, none (so HTTP/1.1) otherwise.
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    if protocol.h2() {
         b.http2_only(true);
+        b.build(builder.enable_http2().wrap_connector(http))
+    } else {
+        b.build(builder.enable_http1().wrap_connector(http))
     }
-    b.build(connector)
 }
 
 /// A worker's pools.
 pub fn upstream_pool() -> Pools {
     Pools {
-        http1: pool(CONNECT_TIMEOUT, BackendProtocol::Http),
-        h2c: pool(CONNECT_TIMEOUT, BackendProtocol::H2c),
+        default: PROTOCOLS
+            .iter()
+            .map(|p| (*p, pool(CONNECT_TIMEOUT, *p)))
+            .collect(),
         custom: Arc::default(),
     }
 }
 
 impl Pools {
     fn get(&self, policy: &Policy) -> Upstream {
-        match (
-            policy.connect_timeout == CONNECT_TIMEOUT,
-            policy.backend_protocol,
-        ) {
-            (true, BackendProtocol::Http) => self.http1.clone(),
-            (true, BackendProtocol::H2c) => self.h2c.clone(),
-            (false, protocol) => self
-                .custom
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry((policy.connect_timeout, protocol))
-                .or_insert_with(|| pool(policy.connect_timeout, protocol))
-                .clone(),
+        let protocol = policy.backend_protocol;
+        if policy.connect_timeout == CONNECT_TIMEOUT
+            && let Some(p) = self.default.get(&protocol)
+        {
+            return p.clone();
         }
+        self.custom
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((policy.connect_timeout, protocol))
+            .or_insert_with(|| pool(policy.connect_timeout, protocol))
+            .clone()
     }
 }
 
@@ -620,7 +699,11 @@ async fn gate(
         let at = (start + i) % addrs.len();
         let addr = addrs[at];
         let Ok(uri) = Uri::builder()
-            .scheme("http")
+            .scheme(if policy.backend_protocol.tls() {
+                "https"
+            } else {
+                "http"
+            })
             .authority(addr.to_string())
             .path_and_query(path_and_query.as_str())
             .build()
@@ -633,9 +716,10 @@ async fn gate(
         );
         *out.uri_mut() = uri;
         // HTTP/1.1 upstream, or HTTP/2 for h2c and gRPC backends.
-        *out.version_mut() = match policy.backend_protocol {
-            BackendProtocol::Http => hyper::Version::HTTP_11,
-            BackendProtocol::H2c => hyper::Version::HTTP_2,
+        *out.version_mut() = if policy.backend_protocol.h2() {
+            hyper::Version::HTTP_2
+        } else {
+            hyper::Version::HTTP_11
         };
         if !bodyless && let Some(b) = body.take() {
             // proxy-body-size for a body of no declared length: counted as it streams.

@@ -1027,3 +1027,59 @@ fn the_default_backend_annotation_takes_over_a_backend_without_endpoints() -> an
     }
     Ok(())
 }
+
+/// backend-protocol HTTPS and GRPCS: the upstream is spoken to over TLS (HTTP/1.1, and HTTP/2
+/// by ALPN), its certificate not verified, as ingress-nginx does by default. The upstream here
+/// is the ingress's own HTTPS port, which passes the request on to an echo pod.
+#[test]
+fn tls_backends_are_spoken_to_over_tls() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    apply(&k, "s1.yaml", &echo_app("s1", 1))?;
+    let (ip, port) = k.https.rsplit_once(':').unwrap_or_default();
+    apply(
+        &k,
+        "ing.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: self}}\nspec:\n  ports: [{{name: https, port: 80}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: self-1\n  labels: {{kubernetes.io/service-name: self}}\naddressType: IPv4\nports: [{{name: https, port: {port}}}]\nendpoints: [{{addresses: [{ip}]}}]\n---\n{}{}{}",
+            annotated("inner", "inner.example", "s1", &[]),
+            annotated(
+                "outer-https",
+                "https.example",
+                "self",
+                &[
+                    ("backend-protocol", "HTTPS"),
+                    ("upstream-vhost", "inner.example")
+                ],
+            ),
+            annotated(
+                "outer-grpcs",
+                "grpcs.example",
+                "self",
+                &[
+                    ("backend-protocol", "GRPCS"),
+                    ("upstream-vhost", "inner.example")
+                ],
+            ),
+        ),
+    )?;
+    for host in ["https.example", "grpcs.example"] {
+        let r = eventually(Duration::from_secs(30), || {
+            let r = curl(&k, host, "/x", &[])?;
+            Ok((r.code == 200).then_some(r))
+        })?;
+        assert!(
+            field(&r.body, "pod").unwrap_or_default().starts_with("s1-"),
+            "{host}: {}",
+            r.body
+        );
+        // The inner hop came in over TLS.
+        assert_eq!(
+            field(&r.body, "headers.x-forwarded-proto").as_deref(),
+            Some("https"),
+            "{host}: {}",
+            r.body
+        );
+        assert_eq!(field(&r.body, "path").as_deref(), Some("/x"));
+    }
+    Ok(())
+}
