@@ -11,15 +11,20 @@
 # nginx on 127.218.0.3:8080 (worker_processes 2, as many as knet's runtime threads here).
 # RUNS rounds, the two alternating, of:
 #   1. keep-alive: `wrk -t2 -c50 -d$DURATION --latency -H 'Host: bench.local'` → req/s, p99;
-#   2. new connections: the same with `Connection: close`.
+#   2. new connections: the same with `Connection: close`;
+#   3. HTTP/2 (h2c, prior knowledge): `h2load -t2 -c50 -m10 -D$DURATION` → req/s;
+#   4. HTTPS keep-alive and 5. HTTPS with a full handshake per request (wrk, `Connection:
+#      close`; wrk does not resume sessions), both with the same self-signed certificate;
+#   6. p99 at 80 % load: `h2load --h1 -c50 --rps R` at 80 % of each server's median keep-alive
+#      peak, p99 from h2load's per-request log.
 # Raw output: $BENCH_WORK (default target/bench-ingress).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3} DURATION=${DURATION:-8s}
-for cmd in wrk nginx kubectl curl; do
+for cmd in wrk nginx kubectl curl h2load openssl; do
   command -v "$cmd" >/dev/null || {
-    echo "$cmd is required (apt-get install -y wrk nginx-light)" >&2
+    echo "$cmd is required (apt-get install -y wrk nginx-light nghttp2-client openssl)" >&2
     exit 1
   }
 done
@@ -31,6 +36,9 @@ fi
 bench_work target/bench-ingress
 
 ECHO=127.218.0.1:8080 KNET_HTTP=127.218.0.2:8080 NGINX=127.218.0.3:8080
+KNET_HTTPS=127.218.0.2:8443 NGINX_HTTPS=127.218.0.3:8443 NGINX_H2C=127.218.0.3:8081
+openssl req -x509 -nodes -days 2 -newkey rsa:2048 -keyout "$WORK/tls.key" -out "$WORK/tls.crt" \
+  -subj /CN=bench.local -addext subjectAltName=DNS:bench.local 2>/dev/null
 
 echo "== echo backend on $ECHO"
 POD_NAME=bench-echo POD_NAMESPACE=default POD_IP=127.218.0.1 \
@@ -41,6 +49,7 @@ for _ in $(seq 50); do curl -sf "http://$ECHO/" >/dev/null && break; sleep 0.1; 
 echo "== knet up, ingress on $KNET_HTTP"
 KNET_ARGS="--http-addr $KNET_HTTP --https-addr 127.218.0.2:8443 --dns-addr 127.0.0.1:0 --node-ip 127.218.0.9 --pod-cidr 127.219.0.0/24 --service-cidr 127.219.1.0/24 --lb-pool 127.219.2.0/24" \
   start_knet ingress
+kc create secret tls bench-tls --cert "$WORK/tls.crt" --key "$WORK/tls.key" >/dev/null
 kc apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Service
@@ -59,8 +68,11 @@ endpoints: [{addresses: ["127.218.0.1"]}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata: {name: bench}
+metadata:
+  name: bench
+  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}
 spec:
+  tls: [{hosts: [bench.local], secretName: bench-tls}]
   rules:
   - host: bench.local
     http:
@@ -95,6 +107,13 @@ http {
   }
   server {
     listen $NGINX;
+    listen $NGINX_H2C http2;
+    listen $NGINX_HTTPS ssl http2;
+    ssl_certificate $WORK/tls.crt;
+    ssl_certificate_key $WORK/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off;
     server_name bench.local;
     location / {
       proxy_pass http://echo;
@@ -118,6 +137,8 @@ PIDS+=("$!")
 for _ in $(seq 50); do curl -sf -H 'Host: bench.local' "http://$NGINX/" >/dev/null && break; sleep 0.1; done
 
 addr_of() { if [ "$1" = knet ]; then echo "$KNET_HTTP"; else echo "$NGINX"; fi; }
+h2c_of() { if [ "$1" = knet ]; then echo "$KNET_HTTP"; else echo "$NGINX_H2C"; fi; }
+tls_of() { if [ "$1" = knet ]; then echo "$KNET_HTTPS"; else echo "$NGINX_HTTPS"; fi; }
 # wrk's p99 as milliseconds.
 p99_ms() {
   awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 }
@@ -134,6 +155,23 @@ run() { # KIND TARGET RUN [wrk args]
   errors=$(echo "$out" | sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
   record "$kind target=$t run=$r rps=$rps p99_ms=$(echo "$out" | p99_ms) non2xx=${errors:-0}"
 }
+run_tls() { # KIND TARGET RUN [wrk args]
+  local kind=$1 t=$2 r=$3; shift 3
+  local out rps
+  out=$(wrk -t2 -c50 -d"$DURATION" --latency -H 'Host: bench.local' "$@" "https://$(tls_of "$t")/" 2>&1)
+  echo "$out" >"$WORK/$kind-$t-$r.txt"
+  rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
+  record "$kind target=$t run=$r rps=$rps p99_ms=$(echo "$out" | p99_ms)"
+}
+run_h2() { # TARGET RUN
+  local t=$1 r=$2 out rps
+  out=$(h2load -t2 -c50 -m10 -D"${DURATION%s}" -H ':authority: bench.local' "http://$(h2c_of "$t")/" 2>&1)
+  echo "$out" >"$WORK/h2c-$t-$r.txt"
+  rps=$(echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
+  record "h2c target=$t run=$r rps=$rps"
+}
+# p99 (ms) of h2load's per-request log (columns: start time, status, microseconds).
+log_p99() { awk '{print $3}' "$1" | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.3f", a[i]/1000}'; }
 
 echo "== $RUNS rounds (wrk -t2 -c50 -d$DURATION)"
 for r in $(seq "$RUNS"); do
@@ -141,16 +179,33 @@ for r in $(seq "$RUNS"); do
   [ $((r % 2)) = 0 ] && order="nginx knet"
   for t in $order; do run keepalive "$t" "$r"; done
   for t in $order; do run newconn "$t" "$r" -H 'Connection: close'; done
+  for t in $order; do run_h2 "$t" "$r"; done
+  for t in $order; do run_tls https "$t" "$r"; done
+  for t in $order; do run_tls https-newconn "$t" "$r" -H 'Connection: close'; done
+done
+
+echo "== p99 at 80 % of each server's median keep-alive peak (h2load --h1 -c50 --rps)"
+for r in $(seq "$RUNS"); do
+  for t in knet nginx; do
+    peak=$(summary "keepalive target=$t" rps 0 | cut -d' ' -f1)
+    per_client=$(awk -v p="$peak" 'BEGIN {printf "%d", p * 0.8 / 50}')
+    h2load --h1 -t2 -c50 --rps "$per_client" -D"${DURATION%s}" -H 'Host: bench.local' \
+      --log-file "$WORK/at80-$t-$r.log" "http://$(addr_of "$t")/" >"$WORK/at80-$t-$r.txt" 2>&1
+    record "at80 target=$t run=$r rate=$((per_client * 50)) p99_ms=$(log_p99 "$WORK/at80-$t-$r.log")"
+  done
 done
 
 echo
 echo "== summary (median (min–max) of $RUNS rounds)"
-for kind in keepalive newconn; do
+for kind in keepalive newconn h2c https https-newconn; do
   for t in knet nginx; do
     echo "$kind $t: $(summary "$kind target=$t" rps 0) req/s, p99 $(summary "$kind target=$t" p99_ms 2) ms"
   done
   k=$(summary "$kind target=knet" rps 0 | cut -d' ' -f1)
   n=$(summary "$kind target=nginx" rps 0 | cut -d' ' -f1)
   echo "$kind knet/nginx = $(awk -v a="$k" -v b="$n" 'BEGIN {printf "%.2f", a / b}')  (goal ≥ 1.2)"
+done
+for t in knet nginx; do
+  echo "p99 at 80 % load, $t: $(summary "at80 target=$t" p99_ms 3) ms"
 done
 echo "raw results: $RESULTS"
