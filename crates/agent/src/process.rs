@@ -57,13 +57,61 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// `workingDir`.
     pub cwd: Option<String>,
-    /// Where stdout and stderr go (appended).
+    /// Where stdout and stderr go, as the kubelet writes container logs (CRI format: one
+    /// `<RFC 3339 time> <stream> <F|P> <text>` line per line of output). The previous run's
+    /// log is kept beside it (see [`previous_log`]).
     pub log: PathBuf,
     /// The pod's namespaces (netns network mode); `None` runs on the node.
     pub sandbox: Option<crate::netns::Sandbox>,
 }
 
-/// Starts the process in a new process group.
+/// Where the log of a container's previous run is kept: `<name>.previous.log` beside
+/// `<name>.log`.
+pub fn previous_log(log: &std::path::Path) -> PathBuf {
+    log.with_extension("previous.log")
+}
+
+/// The longest line written whole; longer output is split into `P` (partial) lines, as the
+/// kubelet does.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Copies one output stream into the log, one CRI-format line per line of output.
+async fn copy_lines(
+    from: impl tokio::io::AsyncRead + Unpin,
+    stream: &'static str,
+    log: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+) {
+    use std::io::Write as _;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+    let mut reader = tokio::io::BufReader::new(from);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // At most MAX_LINE bytes per record, up to and including a newline.
+        let mut limited = (&mut reader).take(MAX_LINE as u64);
+        match limited.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let (text, tag) = match line.strip_suffix(b"\n") {
+            Some(text) => (text, "F"),
+            None if line.len() >= MAX_LINE => (line.as_slice(), "P"),
+            // The last output, without a newline.
+            None => (line.as_slice(), "F"),
+        };
+        // RFC 3339 with nanoseconds (trailing zeros dropped), as the kubelet's RFC3339Nano.
+        let mut record = format!("{} {stream} {tag} ", jiff::Timestamp::now()).into_bytes();
+        record.extend_from_slice(text);
+        record.push(b'\n');
+        let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
+        if f.write_all(&record).is_err() {
+            return;
+        }
+    }
+}
+
+/// Starts the process in a new process group, its output copied into its log (the previous
+/// run's log, if any, moved aside first).
 pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(std::io::Error::new(
@@ -71,17 +119,21 @@ pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
             "empty command",
         ));
     };
+    if std::fs::metadata(&spec.log).is_ok_and(|m| m.len() > 0) {
+        std::fs::rename(&spec.log, previous_log(&spec.log))?;
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
-        .append(true)
+        .write(true)
+        .truncate(true)
         .open(&spec.log)?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
     if let Some(dir) = spec.cwd.as_deref().filter(|d| !d.is_empty()) {
@@ -90,7 +142,15 @@ pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
     if let Some(sandbox) = &spec.sandbox {
         crate::netns::enter(&mut cmd, sandbox)?;
     }
-    cmd.spawn()
+    let mut child = cmd.spawn()?;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(copy_lines(out, "stdout", log.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(copy_lines(err, "stderr", log));
+    }
+    Ok(child)
 }
 
 /// Records a running container's process group in `dir`, so a later agent can end it if

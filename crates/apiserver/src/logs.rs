@@ -1,10 +1,8 @@
 //! The `pods/log` subresource: a container's log file (`<namespace>_<pod>_<container>.log`
-//! under the data directory's `logs/`, where the node agent writes it), with kubectl's
-//! `container`, `tailLines`, `limitBytes` and `follow` parameters.
-//!
-//! The agent appends one file per container across restarts and records no timestamps, so
-//! `previous`, `timestamps`, `sinceSeconds` and `sinceTime` are refused with a clear message
-//! rather than answered wrongly.
+//! under the data directory's `logs/`, where the node agent writes it in the kubelet's CRI
+//! format, `<RFC 3339 time> <stream> <F|P> <text>` per line; the previous run's log beside it
+//! as `….previous.log`), with kubectl's `container`, `tailLines`, `limitBytes`, `follow`,
+//! `previous`, `timestamps`, `sinceSeconds` and `sinceTime` parameters.
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::PathBuf;
@@ -33,6 +31,10 @@ pub struct LogRequest {
     pub tail_lines: Option<usize>,
     /// At most N bytes in all.
     pub limit_bytes: Option<u64>,
+    /// Each line prefixed with its time.
+    pub timestamps: bool,
+    /// Only lines written at or after this time.
+    pub since: Option<jiff::Timestamp>,
 }
 
 fn non_negative(query: &Query, name: &str) -> Result<Option<u64>, ApiError> {
@@ -55,20 +57,24 @@ pub fn resolve(state: &State, t: &Target, query: &Query) -> Result<LogRequest, A
         .store
         .get(&key)
         .ok_or_else(|| ApiError::not_found(t.res, name))?;
-    for unsupported in ["previous", "timestamps"] {
-        if query.flag(unsupported) {
-            return Err(ApiError::bad_request(format!(
-                "{unsupported}: knet keeps one log per container, across restarts, without timestamps"
-            )));
+    let since = match (non_negative(query, "sinceSeconds")?, query.get("sinceTime")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "at most one of sinceTime or sinceSeconds may be specified",
+            ));
         }
-    }
-    for unsupported in ["sinceSeconds", "sinceTime"] {
-        if query.get(unsupported).is_some() {
-            return Err(ApiError::bad_request(format!(
-                "{unsupported}: knet records no timestamps in container logs; use tailLines"
-            )));
-        }
-    }
+        (Some(secs), None) => Some(
+            jiff::Timestamp::now()
+                .checked_sub(jiff::SignedDuration::from_secs(
+                    i64::try_from(secs).unwrap_or(i64::MAX),
+                ))
+                .unwrap_or(jiff::Timestamp::MIN),
+        ),
+        (None, Some(t)) => Some(t.parse::<jiff::Timestamp>().map_err(|e| {
+            ApiError::bad_request(format!("sinceTime: {t:?} is not an RFC 3339 time: {e}"))
+        })?),
+        (None, None) => None,
+    };
     let containers: Vec<&str> = pod["spec"]["containers"]
         .as_array()
         .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
@@ -88,7 +94,23 @@ pub fn resolve(state: &State, t: &Target, query: &Query) -> Result<LogRequest, A
             )));
         }
     };
-    let path = state.log_dir.join(format!("{ns}_{name}_{container}.log"));
+    let status = pod["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == container.as_str()));
+    let previous = query.flag("previous");
+    let path = if previous {
+        state
+            .log_dir
+            .join(format!("{ns}_{name}_{container}.previous.log"))
+    } else {
+        state.log_dir.join(format!("{ns}_{name}_{container}.log"))
+    };
+    let restarted = status.is_some_and(|s| s["restartCount"].as_u64().unwrap_or(0) > 0);
+    if previous && (!restarted || !path.exists()) {
+        return Err(ApiError::bad_request(format!(
+            "previous terminated container \"{container}\" in pod \"{name}\" not found"
+        )));
+    }
     if !path.exists() {
         let waiting = pod["status"]["containerStatuses"]
             .as_array()
@@ -106,37 +128,121 @@ pub fn resolve(state: &State, t: &Target, query: &Query) -> Result<LogRequest, A
             .as_str()
             .unwrap_or_default()
             .to_owned(),
-        follow: query.flag("follow"),
+        // The previous run has ended: nothing more will come.
+        follow: query.flag("follow") && !previous,
         tail_lines: non_negative(query, "tailLines")?.map(|n| n as usize),
         limit_bytes: non_negative(query, "limitBytes")?,
+        timestamps: query.flag("timestamps"),
+        since,
     })
 }
 
-/// The byte offset where the last `lines` lines of `text` start.
-fn tail_start(text: &[u8], lines: usize) -> usize {
-    if lines == 0 {
-        return text.len();
-    }
-    // A final newline ends the last line rather than starting an empty one.
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    body.iter()
-        .enumerate()
-        .rev()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(lines - 1)
-        .map_or(0, |(i, _)| i + 1)
+/// One record of a CRI-format log.
+#[derive(Debug, PartialEq, Eq)]
+struct Record<'a> {
+    /// The time as written, and parsed.
+    time: Option<(&'a [u8], jiff::Timestamp)>,
+    /// The output.
+    text: &'a [u8],
+    /// Whether it ends a line (`F`), or is part of a longer one (`P`).
+    full: bool,
 }
 
-/// The log's current content, cut by `tailLines` and `limitBytes`, and the file offset
-/// reached.
+/// A line of the log file (without its newline); a line not in CRI format is taken whole.
+fn record(line: &[u8]) -> Record<'_> {
+    let mut parts = line.splitn(4, |b| *b == b' ');
+    let (Some(time), Some(_stream), Some(tag), text) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Record {
+            time: None,
+            text: line,
+            full: true,
+        };
+    };
+    let parsed = std::str::from_utf8(time)
+        .ok()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    match (parsed, tag) {
+        (Some(ts), b"F" | b"P") => Record {
+            time: Some((time, ts)),
+            text: text.unwrap_or_default(),
+            full: tag == b"F",
+        },
+        _ => Record {
+            time: None,
+            text: line,
+            full: true,
+        },
+    }
+}
+
+/// The output for the complete lines in `raw`: `since` applied, then the last `tail` lines,
+/// each with its time if `timestamps`.
+fn render(raw: &[u8], req: &LogRequest, tail: Option<usize>) -> Vec<u8> {
+    let mut records: Vec<Record<'_>> = raw
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(record)
+        .filter(|r| match (req.since, r.time) {
+            (Some(since), Some((_, ts))) => ts >= since,
+            _ => true,
+        })
+        .collect();
+    if let Some(n) = tail {
+        // Keep the records of the last n lines (a line's partial records go with it).
+        let mut full = 0;
+        let mut start = records.len();
+        for (i, r) in records.iter().enumerate().rev() {
+            if r.full {
+                if full == n {
+                    break;
+                }
+                full += 1;
+            }
+            start = i;
+        }
+        if n == 0 {
+            start = records.len();
+        }
+        records.drain(..start);
+    }
+    let mut out = Vec::new();
+    let mut line_start = true;
+    for r in records {
+        if req.timestamps
+            && line_start
+            && let Some((time, _)) = r.time
+        {
+            out.extend_from_slice(time);
+            out.push(b' ');
+        }
+        out.extend_from_slice(r.text);
+        if r.full {
+            out.push(b'\n');
+        }
+        line_start = r.full;
+    }
+    out
+}
+
+/// The part of `text` made of whole lines.
+fn complete(text: &[u8]) -> &[u8] {
+    text.iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(&[][..], |i| &text[..=i])
+}
+
+/// The log's current content, cut by `sinceSeconds`/`sinceTime`, `tailLines` and
+/// `limitBytes`, and the file offset reached (the end of its last whole line).
 pub fn read(req: &LogRequest) -> Result<(Bytes, u64), ApiError> {
     let mut text = Vec::new();
     std::fs::File::open(&req.path)
         .and_then(|mut f| f.read_to_end(&mut text))
         .map_err(|e| ApiError::internal(format!("reading {}: {e}", req.path.display())))?;
-    let end = text.len() as u64;
-    let start = req.tail_lines.map_or(0, |n| tail_start(&text, n));
-    let mut out = text.split_off(start);
+    let whole = complete(&text);
+    let end = whole.len() as u64;
+    let mut out = render(whole, req, req.tail_lines);
     if let Some(limit) = req.limit_bytes {
         out.truncate(limit.min(out.len() as u64) as usize);
     }
@@ -168,10 +274,13 @@ pub async fn follow(
             f.take(len - offset).read_to_end(&mut buf)?;
             Ok(buf)
         });
-        if let Ok(mut chunk) = chunk
-            && !chunk.is_empty()
+        if let Ok(chunk) = chunk
+            && !complete(&chunk).is_empty()
         {
-            offset += chunk.len() as u64;
+            // Whole lines only; the rest is read again next time.
+            let whole = complete(&chunk);
+            offset += whole.len() as u64;
+            let mut chunk = render(whole, &req, None);
             if let Some(l) = req.limit_bytes {
                 chunk.truncate((l - sent).min(chunk.len() as u64) as usize);
             }
@@ -200,13 +309,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tail_counts_lines_from_the_end() {
-        let text = b"a\nb\nc\n";
-        assert_eq!(&text[tail_start(text, 1)..], b"c\n");
-        assert_eq!(&text[tail_start(text, 2)..], b"b\nc\n");
-        assert_eq!(&text[tail_start(text, 9)..], b"a\nb\nc\n");
-        assert_eq!(&text[tail_start(text, 0)..], b"");
-        // A last line still being written counts as a line.
-        assert_eq!(&b"a\nb"[tail_start(b"a\nb", 1)..], b"b");
+    fn records_tails_timestamps_and_since() {
+        let raw = b"2026-12-05T08:00:00.1Z stdout F a\n2026-12-05T08:00:01Z stderr P b1\n2026-12-05T08:00:01.5Z stderr F b2\n2026-12-05T08:00:02Z stdout F c\nplain old line\n";
+        let req = |tail, timestamps, since: Option<&str>| LogRequest {
+            path: PathBuf::new(),
+            key: String::new(),
+            uid: String::new(),
+            follow: false,
+            tail_lines: tail,
+            limit_bytes: None,
+            timestamps,
+            since: since.map(|s| s.parse().expect("time")),
+        };
+        let out = |r: LogRequest| String::from_utf8(render(raw, &r, r.tail_lines)).expect("utf8");
+        assert_eq!(out(req(None, false, None)), "a\nb1b2\nc\nplain old line\n");
+        assert_eq!(out(req(Some(2), false, None)), "c\nplain old line\n");
+        assert_eq!(out(req(Some(3), false, None)), "b1b2\nc\nplain old line\n");
+        assert_eq!(out(req(Some(0), false, None)), "");
+        assert_eq!(
+            out(req(Some(3), true, None)),
+            "2026-12-05T08:00:01Z b1b2\n2026-12-05T08:00:02Z c\nplain old line\n"
+        );
+        // Lines without a time are kept by since (they cannot be judged).
+        assert_eq!(
+            out(req(None, false, Some("2026-12-05T08:00:01.2Z"))),
+            "b2\nc\nplain old line\n"
+        );
+        assert_eq!(complete(b"a\nb"), b"a\n");
+        assert_eq!(complete(b"ab"), b"");
     }
 }

@@ -557,8 +557,18 @@ fn curl(k: &Knet, host: &str, path: &str, args: &[&str]) -> anyhow::Result<Reply
             .arg(format!("http://{}{path}", k.http)),
     )?;
     let (rest, code) = out.rsplit_once('\n').unwrap_or((&out, "0"));
-    // Header blocks (a 100 Continue may come first), then the body.
-    let mut rest = rest;
+    let (headers, body) = headers_and_body(rest);
+    Ok(Reply {
+        code: code.trim().parse()?,
+        headers,
+        body,
+    })
+}
+
+/// `curl -D -` output split into the last header block (lower-case names; a 100 Continue may
+/// come first) and the body.
+pub(crate) fn headers_and_body(out: &str) -> (Vec<(String, String)>, String) {
+    let mut rest = out;
     let mut headers = Vec::new();
     while rest.starts_with("HTTP/") {
         let (block, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
@@ -570,11 +580,7 @@ fn curl(k: &Knet, host: &str, path: &str, args: &[&str]) -> anyhow::Result<Reply
             .collect();
         rest = body;
     }
-    Ok(Reply {
-        code: code.trim().parse()?,
-        headers,
-        body: rest.to_owned(),
-    })
+    (headers, rest.to_owned())
 }
 
 #[test]

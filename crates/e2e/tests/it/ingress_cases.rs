@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{Knet, eventually};
 
-use crate::ingress::{apply, echo_app, field, self_signed};
+use crate::ingress::{apply, echo_app, field, headers_and_body, self_signed};
 
 /// How long configuration and pods get to take effect.
 const WAIT: Duration = Duration::from_secs(60);
@@ -162,24 +162,12 @@ fn send(k: &Knet, tls: bool, host: &str, path: &str, args: &[&str]) -> anyhow::R
     let out = e2e::run_ok(cmd.args(args).arg(url))?;
     let (rest, status) = out.rsplit_once('\n').unwrap_or((&out, "0 0"));
     let (code, version) = status.trim().split_once(' ').unwrap_or((status, ""));
-    // Header blocks (a 100 Continue may come first), then the body.
-    let mut rest = rest;
-    let mut headers = Vec::new();
-    while rest.starts_with("HTTP/") {
-        let (block, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
-        headers = block
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        rest = body;
-    }
+    let (headers, body) = headers_and_body(rest);
     Ok(Answer {
         code: code.parse()?,
         version: version.to_owned(),
         headers,
-        body: rest.to_owned(),
+        body,
     })
 }
 

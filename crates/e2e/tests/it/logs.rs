@@ -99,9 +99,34 @@ fn kubectl_logs_reads_tails_and_follows_container_logs() -> anyhow::Result<()> {
     );
     let err = k.kubectl_fails(&["get", "--raw", "/api/v1/namespaces/default/pods/pair/log"])?;
     assert!(err.contains("choose one of: [a b]"), "{err}");
-    // What knet cannot answer truthfully is refused, not faked.
-    let err = k.kubectl_fails(&["logs", "pair", "-c", "a", "--since=1h"])?;
-    assert!(err.contains("sinceSeconds"), "{err}");
+    // --timestamps: each line with its RFC 3339 time; --since keeps what is recent enough.
+    let stamped = k.kubectl(&["logs", "pair", "-c", "a", "--timestamps"])?;
+    let (time, rest) = stamped.split_once(' ').unwrap_or_default();
+    assert_eq!(rest, "from-a\n", "{stamped:?}");
+    assert!(
+        time.parse::<jiff::Timestamp>().is_ok(),
+        "{time:?} is not an RFC 3339 time"
+    );
+    assert_eq!(
+        k.kubectl(&["logs", "pair", "-c", "a", "--since=1h"])?,
+        "from-a\n"
+    );
+    assert_eq!(
+        k.kubectl(&[
+            "logs",
+            "pair",
+            "-c",
+            "a",
+            "--since-time=2999-01-01T00:00:00Z"
+        ])?,
+        ""
+    );
+    // No restart yet: no previous run to show.
+    let err = k.kubectl_fails(&["logs", "pair", "-c", "a", "--previous"])?;
+    assert!(
+        err.contains("previous terminated container \"a\" in pod \"pair\" not found"),
+        "{err}"
+    );
     let err = k.kubectl_fails(&["logs", "nosuch"])?;
     assert!(err.contains("pods \"nosuch\" not found"), "{err}");
     // An unknown subresource is not found, not the pod.
@@ -114,5 +139,32 @@ fn kubectl_logs_reads_tails_and_follows_container_logs() -> anyhow::Result<()> {
         err.contains("NotFound") || err.contains("not found"),
         "{err}"
     );
+    Ok(())
+}
+
+/// `--previous` shows the last run of a restarted container; the current log starts afresh.
+#[test]
+fn kubectl_logs_previous_shows_the_run_before_a_restart() -> anyhow::Result<()> {
+    let k = Knet::up(&[])?;
+    let f = k.dir.path().join("pod.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: restarter}\nspec:\n  restartPolicy: Always\n  containers:\n  - name: run\n    image: busybox\n    command: [sh, -c, 'echo run-$(date +%s%N); sleep 1; exit 1']\n",
+    )?;
+    k.kubectl(&["apply", "-f", &f.display().to_string()])?;
+    // After a restart: the previous run said one line, the current one another.
+    let (previous, current) = eventually(Duration::from_secs(30), || {
+        let Ok(previous) = k.kubectl(&["logs", "restarter", "--previous"]) else {
+            return Ok(None);
+        };
+        let current = k.kubectl(&["logs", "restarter"])?;
+        Ok(
+            (previous.starts_with("run-") && current.starts_with("run-"))
+                .then_some((previous, current)),
+        )
+    })?;
+    assert_eq!(previous.lines().count(), 1, "{previous:?}");
+    assert_eq!(current.lines().count(), 1, "{current:?}");
+    assert_ne!(previous, current);
     Ok(())
 }
