@@ -115,6 +115,14 @@ impl AccessLog {
     }
 }
 
+/// One route's metrics, found once per snapshot: its latency histogram and its count of
+/// `GET`s answered 200 (the common case; other requests are counted by label).
+#[derive(Debug)]
+pub struct RouteHandles {
+    duration: Histogram,
+    get_ok: Counter,
+}
+
 /// The controller's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -177,25 +185,65 @@ impl Metrics {
         }
     }
 
-    /// Counts (and logs) a finished request.
-    pub fn record(&self, r: &Record<'_>) {
+    /// Whether requests are logged (the access log needs the host and URI of each).
+    pub fn logs(&self) -> bool {
+        self.access_log.is_some()
+    }
+
+    /// The metrics of one route (the same series `record` would find by label).
+    pub fn route(&self, namespace: &str, ingress: &str, service: &str) -> RouteHandles {
+        RouteHandles {
+            duration: self
+                .duration
+                .get_or_create(&RouteLabels {
+                    namespace: namespace.to_owned(),
+                    ingress: ingress.to_owned(),
+                    service: service.to_owned(),
+                })
+                .clone(),
+            get_ok: self
+                .requests
+                .get_or_create(&RequestLabels {
+                    namespace: namespace.to_owned(),
+                    ingress: ingress.to_owned(),
+                    service: service.to_owned(),
+                    status: 200,
+                    method: "GET".to_owned(),
+                })
+                .clone(),
+        }
+    }
+
+    /// Counts (and logs) a finished request; `handles` are its route's, if known.
+    pub fn record(&self, r: &Record<'_>, handles: Option<&RouteHandles>) {
         let (namespace, ingress, service) = r.route.unwrap_or_default();
-        self.requests
-            .get_or_create(&RequestLabels {
-                namespace: namespace.to_owned(),
-                ingress: ingress.to_owned(),
-                service: service.to_owned(),
-                status: r.status,
-                method: r.method.to_owned(),
-            })
-            .inc();
-        self.duration
-            .get_or_create(&RouteLabels {
-                namespace: namespace.to_owned(),
-                ingress: ingress.to_owned(),
-                service: service.to_owned(),
-            })
-            .observe(r.duration.as_secs_f64());
+        match handles {
+            Some(h) if r.status == 200 && r.method == "GET" => {
+                h.get_ok.inc();
+            }
+            _ => {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        namespace: namespace.to_owned(),
+                        ingress: ingress.to_owned(),
+                        service: service.to_owned(),
+                        status: r.status,
+                        method: r.method.to_owned(),
+                    })
+                    .inc();
+            }
+        }
+        match handles {
+            Some(h) => h.duration.observe(r.duration.as_secs_f64()),
+            None => self
+                .duration
+                .get_or_create(&RouteLabels {
+                    namespace: namespace.to_owned(),
+                    ingress: ingress.to_owned(),
+                    service: service.to_owned(),
+                })
+                .observe(r.duration.as_secs_f64()),
+        }
         if let Some(log) = &self.access_log {
             log.write(r);
         }

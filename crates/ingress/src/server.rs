@@ -40,13 +40,22 @@ pub struct Snapshot {
     resolved: HashMap<usize, Resolved>,
     /// The per-client limits of each Ingress that has them, keyed by its policy's identity.
     limiters: HashMap<usize, Limiter>,
+    /// Each backend's metrics (keyed like `resolved`), so a request does not look them up by
+    /// label.
+    handles: HashMap<usize, Arc<crate::metrics::RouteHandles>>,
 }
 
 impl Snapshot {
     /// A snapshot of `table` with its backends resolved through `upstreams`.
-    pub fn new(table: Table, upstreams: &Upstreams) -> Snapshot {
+    pub fn new(
+        table: Table,
+        upstreams: &Upstreams,
+        metrics: Option<&crate::metrics::Metrics>,
+    ) -> Snapshot {
         let mut resolved = HashMap::new();
         let mut limiters = HashMap::new();
+        let mut handles = HashMap::new();
+        let mut by_route = HashMap::new();
         // Many paths share a Service port: each is resolved once.
         let mut cache = HashMap::new();
         for b in table.backends() {
@@ -55,6 +64,18 @@ impl Snapshot {
                 .or_insert_with(|| upstreams.resolve(b))
                 .clone();
             resolved.insert(Arc::as_ptr(b) as usize, Resolved::new(addrs));
+            if let Some(m) = metrics {
+                let key = (
+                    b.source.namespace.as_str(),
+                    b.source.name.as_str(),
+                    b.service.as_deref().unwrap_or_default(),
+                );
+                let h = by_route
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(m.route(key.0, key.1, key.2)))
+                    .clone();
+                handles.insert(Arc::as_ptr(b) as usize, h);
+            }
             if b.policy.limit_rps.is_some() || b.policy.limit_connections.is_some() {
                 limiters
                     .entry(Arc::as_ptr(&b.policy) as usize)
@@ -65,6 +86,7 @@ impl Snapshot {
             table,
             resolved,
             limiters,
+            handles,
         }
     }
 }
@@ -153,19 +175,29 @@ fn set(headers: &mut hyper::HeaderMap, name: &'static str, value: &str) {
     }
 }
 
+/// 32 random hex digits, like nginx's `$request_id`: a per-thread xorshift generator seeded
+/// once from the standard library's random hasher keys.
 fn request_id() -> String {
+    use std::cell::Cell;
     use std::hash::{BuildHasher as _, Hasher as _};
-    let mut out = String::with_capacity(32);
-    for _ in 0..2 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-        );
-        out.push_str(&format!("{:016x}", h.finish()));
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(u64::from(std::process::id()));
+            h.finish() | 1
+        });
     }
-    out
+    let next = || {
+        STATE.with(|s| {
+            let mut x = s.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s.set(x);
+            x
+        })
+    };
+    format!("{:016x}{:016x}", next(), next())
 }
 
 /// An upstream connection pool (plain HTTP, or TLS for HTTPS and GRPCS backends).
@@ -323,6 +355,8 @@ pub struct Conn {
 struct Served {
     backend: Arc<Backend>,
     upstream: Option<SocketAddr>,
+    /// The backend's metrics, looked up when the snapshot was made.
+    handles: Option<Arc<crate::metrics::RouteHandles>>,
 }
 
 /// A response with `code`, `Location: to` and a short body.
@@ -489,11 +523,24 @@ pub async fn handle(
     // HSTS on HTTPS answers for hosts with their own certificate, as ingress-nginx sends it.
     let hsts = conn.tls && shared.tls.has(&name);
     let mut resp = gate(shared, &snapshot, &found, conn, req, &host, &path, pools).await;
-    if resp.extensions().get::<Served>().is_none() {
-        resp.extensions_mut().insert(Served {
-            backend: found.backend.clone(),
-            upstream: None,
-        });
+    match resp.extensions_mut().get_mut::<Served>() {
+        Some(served) => {
+            served.handles = snapshot
+                .handles
+                .get(&(Arc::as_ptr(&served.backend) as usize))
+                .cloned();
+        }
+        None => {
+            let handles = snapshot
+                .handles
+                .get(&(Arc::as_ptr(found.backend) as usize))
+                .cloned();
+            resp.extensions_mut().insert(Served {
+                backend: found.backend.clone(),
+                upstream: None,
+                handles,
+            });
+        }
     }
     if hsts {
         set(
@@ -752,6 +799,7 @@ async fn gate(
                 resp.extensions_mut().insert(Served {
                     backend: backend.clone(),
                     upstream: Some(addr),
+                    handles: None,
                 });
                 if let Some(cors) = &policy.cors {
                     cors_headers(cors, origin.as_deref(), resp.headers_mut());
@@ -903,23 +951,33 @@ where
         async move {
             let started = std::time::Instant::now();
             let method = req.method().clone();
-            let uri = req.uri().clone();
             let version = req.version();
-            let host = req
-                .headers()
-                .get(hyper::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-                .unwrap_or_default();
+            // What only the access log needs is kept only when there is one.
+            let logged = shared.metrics.logs().then(|| {
+                let host = req
+                    .headers()
+                    .get(hyper::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+                    .unwrap_or_default();
+                (req.uri().clone(), host)
+            });
             let mut resp = handle(&shared, &client, conn, req).await;
             resp.headers_mut()
                 .insert(hyper::header::SERVER, HeaderValue::from_static("knet"));
             let served = resp.extensions().get::<Served>();
-            shared.metrics.record(&crate::metrics::Record {
+            let (uri, host) = match &logged {
+                Some((uri, host)) => (
+                    uri.path_and_query().map_or("/", |p| p.as_str()),
+                    host.as_str(),
+                ),
+                None => ("", ""),
+            };
+            let record = crate::metrics::Record {
                 peer: conn.peer,
                 method: method.as_str(),
-                host: &host,
-                uri: uri.path_and_query().map_or("/", |p| p.as_str()),
+                host,
+                uri,
                 proto: match version {
                     hyper::Version::HTTP_2 => "HTTP/2.0",
                     hyper::Version::HTTP_10 => "HTTP/1.0",
@@ -935,7 +993,10 @@ where
                     )
                 }),
                 upstream: served.and_then(|s| s.upstream),
-            });
+            };
+            shared
+                .metrics
+                .record(&record, served.and_then(|s| s.handles.as_deref()));
             Ok::<_, Infallible>(resp)
         }
     });
