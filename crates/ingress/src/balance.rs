@@ -28,6 +28,9 @@ pub struct Resolved {
     /// Requests weighed for this backend as a canary.
     turns: AtomicUsize,
     stats: Vec<Stat>,
+    /// This backend's metrics, found by label on its first request (not at each rebuild, which
+    /// must stay quick with 10,000 paths).
+    pub metrics: std::sync::OnceLock<std::sync::Arc<crate::metrics::RouteHandles>>,
 }
 
 /// A request in flight to endpoint `i`; when dropped, the endpoint's count goes down.
@@ -77,6 +80,7 @@ impl Resolved {
             addrs,
             next: AtomicUsize::new(0),
             turns: AtomicUsize::new(0),
+            metrics: std::sync::OnceLock::new(),
             stats: (0..n).map(|_| Stat::default()).collect(),
         }
     }

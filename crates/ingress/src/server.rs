@@ -40,22 +40,13 @@ pub struct Snapshot {
     resolved: HashMap<usize, Resolved>,
     /// The per-client limits of each Ingress that has them, keyed by its policy's identity.
     limiters: HashMap<usize, Limiter>,
-    /// Each backend's metrics (keyed like `resolved`), so a request does not look them up by
-    /// label.
-    handles: HashMap<usize, Arc<crate::metrics::RouteHandles>>,
 }
 
 impl Snapshot {
     /// A snapshot of `table` with its backends resolved through `upstreams`.
-    pub fn new(
-        table: Table,
-        upstreams: &Upstreams,
-        metrics: Option<&crate::metrics::Metrics>,
-    ) -> Snapshot {
+    pub fn new(table: Table, upstreams: &Upstreams) -> Snapshot {
         let mut resolved = HashMap::new();
         let mut limiters = HashMap::new();
-        let mut handles = HashMap::new();
-        let mut by_route = HashMap::new();
         // Many paths share a Service port: each is resolved once.
         let mut cache = HashMap::new();
         for b in table.backends() {
@@ -64,18 +55,6 @@ impl Snapshot {
                 .or_insert_with(|| upstreams.resolve(b))
                 .clone();
             resolved.insert(Arc::as_ptr(b) as usize, Resolved::new(addrs));
-            if let Some(m) = metrics {
-                let key = (
-                    b.source.namespace.as_str(),
-                    b.source.name.as_str(),
-                    b.service.as_deref().unwrap_or_default(),
-                );
-                let h = by_route
-                    .entry(key)
-                    .or_insert_with(|| Arc::new(m.route(key.0, key.1, key.2)))
-                    .clone();
-                handles.insert(Arc::as_ptr(b) as usize, h);
-            }
             if b.policy.limit_rps.is_some() || b.policy.limit_connections.is_some() {
                 limiters
                     .entry(Arc::as_ptr(&b.policy) as usize)
@@ -86,7 +65,6 @@ impl Snapshot {
             table,
             resolved,
             limiters,
-            handles,
         }
     }
 }
@@ -523,18 +501,24 @@ pub async fn handle(
     // HSTS on HTTPS answers for hosts with their own certificate, as ingress-nginx sends it.
     let hsts = conn.tls && shared.tls.has(&name);
     let mut resp = gate(shared, &snapshot, &found, conn, req, &host, &path, pools).await;
+    // The backend's metrics, found by label once per snapshot.
+    let handles = |b: &Arc<Backend>| {
+        snapshot.resolved.get(&(Arc::as_ptr(b) as usize)).map(|r| {
+            r.metrics
+                .get_or_init(|| {
+                    Arc::new(shared.metrics.route(
+                        &b.source.namespace,
+                        &b.source.name,
+                        b.service.as_deref().unwrap_or_default(),
+                    ))
+                })
+                .clone()
+        })
+    };
     match resp.extensions_mut().get_mut::<Served>() {
-        Some(served) => {
-            served.handles = snapshot
-                .handles
-                .get(&(Arc::as_ptr(&served.backend) as usize))
-                .cloned();
-        }
+        Some(served) => served.handles = handles(&served.backend),
         None => {
-            let handles = snapshot
-                .handles
-                .get(&(Arc::as_ptr(found.backend) as usize))
-                .cloned();
+            let handles = handles(found.backend);
             resp.extensions_mut().insert(Served {
                 backend: found.backend.clone(),
                 upstream: None,

@@ -220,7 +220,7 @@ pub fn start(
                 svcs.iter().map(|s| s.as_ref()),
                 sls.iter().map(|s| s.as_ref()),
             );
-            shared.swap(Snapshot::new(t, &upstreams, Some(&shared.metrics)));
+            shared.swap(Snapshot::new(t, &upstreams));
             let secs = secrets.state();
             let by_name: std::collections::HashMap<(String, String), &Secret> = secs
                 .iter()
