@@ -318,12 +318,15 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
+        // A scan without building the full key: Ingresses carry few annotations, and this runs
+        // for every Ingress at every rebuild.
         self.ing
             .metadata
             .annotations
-            .as_ref()
-            .and_then(|a| a.get(&format!("{NGINX}{key}")))
-            .map(|v| v.trim())
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| k.strip_prefix(NGINX) == Some(key))
+            .map(|(_, v)| v.trim())
     }
 
     /// A non-empty value.
@@ -520,6 +523,14 @@ impl<'a> Reader<'a> {
 impl Policy {
     /// The policy of `ing`, and the annotations whose values were ignored.
     pub fn of(ing: &Ingress) -> (Policy, Vec<Invalid>) {
+        let annotated = ing
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.keys().any(|k| k.starts_with(NGINX)));
+        if !annotated {
+            return (Policy::default(), Vec::new());
+        }
         let mut r = Reader {
             ing,
             bad: Vec::new(),
