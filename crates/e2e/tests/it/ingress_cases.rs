@@ -171,6 +171,26 @@ fn send(k: &Knet, tls: bool, host: &str, path: &str, args: &[&str]) -> anyhow::R
     })
 }
 
+/// A TLS Secret `secret` for `host` (the tutorial's `openssl req`), and Ingress `name` sending
+/// `host/` to `svc` over it; the certificate's path.
+fn tls_host(k: &Knet, name: &str, host: &str, secret: &str, svc: &str) -> anyhow::Result<String> {
+    let crt = tls_secret(k, k.dir.path(), host, secret)?;
+    apply(
+        k,
+        "ing.yaml",
+        &ingress(
+            name,
+            &[],
+            &format!(
+                "{}  rules:\n{}",
+                tls(&[(host, secret)]),
+                rule(host, &[("/", "Prefix", svc)])
+            ),
+        ),
+    )?;
+    Ok(crt)
+}
+
 /// Plain HTTP `GET path` with `Host: host`.
 fn get(k: &Knet, host: &str, path: &str) -> anyhow::Result<Answer> {
     send(k, false, host, path, &[])
@@ -1154,19 +1174,12 @@ fn http2_clients_keep_the_requested_host_upstream() -> anyhow::Result<()> {
     e2e::require("openssl")?;
     let k = Knet::up(&[])?;
     apply(&k, "apps.yaml", &apps(&["foo-bar-com"]))?;
-    let crt = tls_secret(&k, k.dir.path(), "foo.bar.com", "foo-bar-com-tls")?;
-    apply(
+    let crt = tls_host(
         &k,
-        "ing.yaml",
-        &ingress(
-            "h2",
-            &[],
-            &format!(
-                "{}  rules:\n{}",
-                tls(&[("foo.bar.com", "foo-bar-com-tls")]),
-                rule("foo.bar.com", &[("/", "Prefix", "foo-bar-com:http")])
-            ),
-        ),
+        "h2",
+        "foo.bar.com",
+        "foo-bar-com-tls",
+        "foo-bar-com:http",
     )?;
     let r = eventually(WAIT, || {
         Ok(send(
@@ -1243,20 +1256,7 @@ fn a_deleted_tls_secret_gives_way_to_the_fallback_certificate() -> anyhow::Resul
     e2e::require("openssl")?;
     let k = Knet::up(&[])?;
     apply(&k, "apps.yaml", &apps(&["s1"]))?;
-    let crt = tls_secret(&k, k.dir.path(), "deleted.example", "deleted")?;
-    apply(
-        &k,
-        "ing.yaml",
-        &ingress(
-            "deleted",
-            &[],
-            &format!(
-                "{}  rules:\n{}",
-                tls(&[("deleted.example", "deleted")]),
-                rule("deleted.example", &[("/", "Prefix", "s1")])
-            ),
-        ),
-    )?;
+    let crt = tls_host(&k, "deleted", "deleted.example", "deleted", "s1")?;
     eventually(WAIT, || {
         Ok(verifies(&k, "deleted.example", &crt).then_some(()))
     })?;
@@ -1361,20 +1361,7 @@ fn trusted_forwarded_host_names_the_redirect_target() -> anyhow::Result<()> {
     e2e::require("openssl")?;
     let k = Knet::up(&["--use-forwarded-headers"])?;
     apply(&k, "apps.yaml", &apps(&["s1"]))?;
-    tls_secret(&k, k.dir.path(), "h.example", "h")?;
-    apply(
-        &k,
-        "ing.yaml",
-        &ingress(
-            "h",
-            &[],
-            &format!(
-                "{}  rules:\n{}",
-                tls(&[("h.example", "h")]),
-                rule("h.example", &[("/", "Prefix", "s1")])
-            ),
-        ),
-    )?;
+    tls_host(&k, "h", "h.example", "h", "s1")?;
     wait_code(&k, "h.example", "/", 308)?;
     let r = send(
         &k,
