@@ -6,7 +6,9 @@
 //!
 //! [`render`] is pure; an [`IptablesExecutor`] loads the result with `iptables-restore
 //! --noflush` (only knet's chains are rewritten) and keeps the jumps from the built-in chains.
-//! Every sync is a full one. The chain layout is in this crate's README.md. An [`Iptables`]
+//! A sync after a successful one rewrites only the changed Services' own chains, as
+//! kube-proxy's partial syncs do (the dispatch chains are always written whole); the first
+//! sync, the periodic one and any after a failure are full. The chain layout is in this crate's README.md. An [`Iptables`]
 //! dataplane serves one family (`iptables` or `ip6tables`); run one per family under
 //! `proxy::PerFamily`, as kube-proxy does.
 
@@ -20,7 +22,7 @@ use std::process::{Command, Stdio};
 use proxy::runner::SyncError;
 use proxy::{Changes, Dataplane, ProxyState};
 
-pub use render::render;
+pub use render::{render, render_partial};
 
 pub use proxy::Family;
 
@@ -219,6 +221,9 @@ const JUMPS: [(&str, &str, &[&str]); 6] = [
 pub struct Iptables<E: IptablesExecutor> {
     config: Config,
     exec: E,
+    /// Whether the last sync succeeded (so the kernel holds every chain of the state before
+    /// this change).
+    synced: bool,
 }
 
 impl<E: IptablesExecutor> std::fmt::Debug for Iptables<E> {
@@ -232,7 +237,11 @@ impl<E: IptablesExecutor> std::fmt::Debug for Iptables<E> {
 impl<E: IptablesExecutor> Iptables<E> {
     /// A dataplane that loads through `exec`.
     pub fn new(config: Config, exec: E) -> Self {
-        Iptables { config, exec }
+        Iptables {
+            config,
+            exec,
+            synced: false,
+        }
     }
 
     /// Removes every knet chain and the jumps to them (on stop, or when another mode runs).
@@ -260,16 +269,20 @@ impl<E: IptablesExecutor> Iptables<E> {
 }
 
 impl<E: IptablesExecutor> Dataplane for Iptables<E> {
-    async fn sync(&mut self, state: &ProxyState, _changes: &Changes) -> Result<(), SyncError> {
+    async fn sync(&mut self, state: &ProxyState, changes: &Changes) -> Result<(), SyncError> {
         let err = |e: IptablesError| SyncError(e.to_string());
+        let only = (self.synced && !changes.full).then_some(&changes.services);
+        self.synced = false;
         tokio::task::block_in_place(|| {
             let existing = self.exec.knet_chains("nat").map_err(err)?;
-            let rules = render(state, &self.config, &existing);
+            let rules = render_partial(state, &self.config, &existing, only);
             self.exec.restore(&rules).map_err(err)?;
             for (table, chain, rule) in JUMPS {
                 self.exec.ensure_jump(table, chain, rule).map_err(err)?;
             }
-            Ok(())
-        })
+            Ok::<(), SyncError>(())
+        })?;
+        self.synced = true;
+        Ok(())
     }
 }

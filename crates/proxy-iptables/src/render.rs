@@ -40,6 +40,22 @@ fn probability(i: usize, n: usize) -> String {
 
 /// The restore input for `state`; chains in `existing` that are no longer needed are deleted.
 pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) -> String {
+    render_partial(state, config, existing, None)
+}
+
+/// [`render`], rewriting only the per-service chains (`KNET-SVC-`, `KNET-SEP-`, `KNET-FW-`)
+/// of the Services in `only`, as kube-proxy's partial syncs do: `iptables-restore --noflush`
+/// leaves the chains the input does not name as they are. The dispatch chains
+/// (`KNET-SERVICES`, `KNET-NODEPORTS`, …) are always written whole. `None`: everything.
+pub fn render_partial(
+    state: &ProxyState,
+    config: &Config,
+    existing: &BTreeSet<String>,
+    only: Option<&BTreeSet<proxy::ServiceKey>>,
+) -> String {
+    // Chains of unchanged Services: kept as they are in the kernel (neither declared, which
+    // would flush them, nor deleted).
+    let mut kept: BTreeSet<String> = BTreeSet::new();
     let mut chains: BTreeSet<String> = [
         "KNET-SERVICES",
         "KNET-NODEPORTS",
@@ -57,6 +73,10 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
             continue;
         }
         let p = proto(name.protocol);
+        let mine = only.is_none_or(|o| o.contains(&name.service));
+        // This service port's own chains, and their rules.
+        let mut own_chains: Vec<String> = Vec::new();
+        let mut own_rules = String::new();
         // A dual-stack Service has endpoints of both families; these rules take their own.
         let family = config.family;
         let eps: Vec<Endpoint> = state
@@ -123,11 +143,11 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
             }
         }
         if !ranges.is_empty() && !external.is_empty() && !port.load_balancer_ips.is_empty() {
-            chains.insert(fw.clone());
+            own_chains.push(fw.clone());
             for r in &ranges {
-                let _ = writeln!(nat, "-A {fw} -s {r} -j {svc}");
+                let _ = writeln!(own_rules, "-A {fw} -s {r} -j {svc}");
             }
-            let _ = writeln!(nat, "-A {fw} -j KNET-MARK-DROP");
+            let _ = writeln!(own_rules, "-A {fw} -j KNET-MARK-DROP");
         }
         if let Some(np) = port.node_port {
             if external.is_empty() {
@@ -151,12 +171,70 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                 );
             }
         }
-        if cluster.is_empty() {
-            continue;
+        if !cluster.is_empty() {
+            own_chains.push(svc.clone());
+            svc_chains(
+                &mut own_rules,
+                &mut own_chains,
+                name,
+                port,
+                &cluster,
+                &frontends,
+                config,
+            );
         }
-        chains.insert(svc.clone());
+        if mine {
+            nat.push_str(&own_rules);
+        } else {
+            kept.extend(own_chains.iter().cloned());
+        }
+        chains.extend(own_chains);
+    }
+    let mut out = String::from(
+        "*filter\n:KNET-SERVICES - [0:0]\n-A KNET-SERVICES -m mark --mark 0x8000/0x8000 -m comment --comment \"outside loadBalancerSourceRanges\" -j DROP\n",
+    );
+    out.push_str(&filter);
+    out.push_str("COMMIT\n*nat\n");
+    for c in chains
+        .iter()
+        .filter(|c| !kept.contains(*c))
+        .chain(existing.iter().filter(|c| !chains.contains(*c)))
+    {
+        let _ = writeln!(out, ":{c} - [0:0]");
+    }
+    out.push_str(&nat);
+    out.push_str(
+        "-A KNET-SERVICES -m comment --comment \"knet service nodeports; must be the last rule\" -m addrtype --dst-type LOCAL -j KNET-NODEPORTS\n\
+         -A KNET-MARK-MASQ -j MARK --or-mark 0x4000\n\
+         -A KNET-MARK-DROP -j MARK --or-mark 0x8000\n\
+         -A KNET-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n\
+         -A KNET-POSTROUTING -j MARK --xor-mark 0x4000\n\
+         -A KNET-POSTROUTING -m comment --comment \"knet service traffic requiring SNAT\" -j MASQUERADE --random-fully\n",
+    );
+    for c in existing.iter().filter(|c| !chains.contains(*c)) {
+        let _ = writeln!(out, "-X {c}");
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// A service port's `KNET-SVC-` chain over `cluster` and its endpoints' `KNET-SEP-` chains,
+/// written to `nat`, their names added to `chains`.
+fn svc_chains(
+    nat: &mut String,
+    chains: &mut Vec<String>,
+    name: &ServicePortName,
+    port: &proxy::ServicePort,
+    cluster: &[&Endpoint],
+    frontends: &[(std::net::IpAddr, &str, bool)],
+    config: &Config,
+) {
+    let p = proto(name.protocol);
+    let svc = svc_chain(name);
+    let host = config.family.host_bits();
+    {
         if let Some(pods) = &config.pod_cidr {
-            for (ip, _, ext) in &frontends {
+            for (ip, _, ext) in frontends {
                 if !ext {
                     let _ = writeln!(
                         nat,
@@ -166,13 +244,13 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                 }
             }
         }
-        for (ip, _, ext) in &frontends {
+        for (ip, _, ext) in frontends {
             if *ext {
                 let _ = writeln!(nat, "-A {svc} -d {ip}/{host} -j KNET-MARK-MASQ");
             }
         }
         if let Some(timeout) = port.affinity {
-            for ep in &cluster {
+            for ep in cluster {
                 let sep = sep_chain(name, ep);
                 let _ = writeln!(
                     nat,
@@ -199,7 +277,7 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
                     ep.addr()
                 );
             }
-            chains.insert(sep.clone());
+            chains.push(sep.clone());
             let _ = writeln!(nat, "-A {sep} -s {}/{host} -j KNET-MARK-MASQ", ep.ip);
             let recent = if port.affinity.is_some() {
                 format!(" -m recent --name {sep} --set")
@@ -213,31 +291,6 @@ pub fn render(state: &ProxyState, config: &Config, existing: &BTreeSet<String>) 
             );
         }
     }
-    let mut out = String::from(
-        "*filter\n:KNET-SERVICES - [0:0]\n-A KNET-SERVICES -m mark --mark 0x8000/0x8000 -m comment --comment \"outside loadBalancerSourceRanges\" -j DROP\n",
-    );
-    out.push_str(&filter);
-    out.push_str("COMMIT\n*nat\n");
-    for c in chains
-        .iter()
-        .chain(existing.iter().filter(|c| !chains.contains(*c)))
-    {
-        let _ = writeln!(out, ":{c} - [0:0]");
-    }
-    out.push_str(&nat);
-    out.push_str(
-        "-A KNET-SERVICES -m comment --comment \"knet service nodeports; must be the last rule\" -m addrtype --dst-type LOCAL -j KNET-NODEPORTS\n\
-         -A KNET-MARK-MASQ -j MARK --or-mark 0x4000\n\
-         -A KNET-MARK-DROP -j MARK --or-mark 0x8000\n\
-         -A KNET-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n\
-         -A KNET-POSTROUTING -j MARK --xor-mark 0x4000\n\
-         -A KNET-POSTROUTING -m comment --comment \"knet service traffic requiring SNAT\" -j MASQUERADE --random-fully\n",
-    );
-    for c in existing.iter().filter(|c| !chains.contains(*c)) {
-        let _ = writeln!(out, "-X {c}");
-    }
-    out.push_str("COMMIT\n");
-    out
 }
 
 #[cfg(test)]
@@ -305,6 +358,67 @@ mod tests {
             assert!(out.contains(&want), "missing {want}\n{out}");
         }
         assert_eq!(out.matches("-m statistic").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn a_partial_sync_rewrites_only_the_changed_services_chains() {
+        let web = |name: &str, ip: &str, ep: &str| {
+            let n = ServicePortName {
+                service: ServiceKey {
+                    namespace: "ns".into(),
+                    name: name.into(),
+                },
+                port: String::new(),
+                protocol: Protocol::Tcp,
+            };
+            let port = ServicePort::cluster_ip(ip.parse().expect("ip"), 80);
+            let eps = vec![Endpoint::ready(ep.parse().expect("ip"), 8080)];
+            (n, port, eps)
+        };
+        let mut s = ProxyState::default();
+        for (n, p, e) in [
+            web("a", "10.96.0.1", "10.244.0.1"),
+            web("b", "10.96.0.2", "10.244.0.2"),
+        ] {
+            s.services.insert(n.clone(), Arc::new(p));
+            s.endpoints.insert(n, Arc::new(e));
+        }
+        let config = Config {
+            family: Family::V4,
+            node_name: "n".into(),
+            pod_cidr: None,
+        };
+        let full = render(&s, &config, &BTreeSet::new());
+        // What the kernel holds after the full sync, plus a chain of a Service since deleted.
+        let mut existing: BTreeSet<String> = full
+            .lines()
+            .filter_map(|l| l.strip_prefix(':'))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        existing.insert("KNET-SVC-GONE000000000000".into());
+        let only: BTreeSet<ServiceKey> = [ServiceKey {
+            namespace: "ns".into(),
+            name: "b".into(),
+        }]
+        .into();
+        let partial = render_partial(&s, &config, &existing, Some(&only));
+        let a = s.services.keys().next().expect("a");
+        let b = s.services.keys().nth(1).expect("b");
+        let (svc_a, svc_b) = (svc_chain(a), svc_chain(b));
+        // a's chains are neither declared (which would flush them) nor deleted, nor filled.
+        assert!(!partial.contains(&format!(":{svc_a} ")), "{partial}");
+        assert!(!partial.contains(&format!("-A {svc_a} ")), "{partial}");
+        assert!(!partial.contains(&format!("-X {svc_a}")), "{partial}");
+        // b's are rewritten; the dispatch chain is whole, a's entry included.
+        assert!(partial.contains(&format!(":{svc_b} - [0:0]")), "{partial}");
+        assert!(partial.contains(&format!("-A {svc_b} ")), "{partial}");
+        assert!(partial.contains(&format!("-j {svc_a}")), "{partial}");
+        assert!(
+            partial.contains("-X KNET-SVC-GONE000000000000"),
+            "{partial}"
+        );
+        assert!(full.len() > partial.len());
     }
 
     #[test]
