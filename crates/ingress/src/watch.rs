@@ -54,8 +54,9 @@ where
     (reader, task)
 }
 
-/// Writes `address` into the status of `ing` unless it is there already.
-async fn publish(client: &kube::Client, ing: &Ingress, address: IpAddr) {
+/// Writes `address` into the status of `ing` unless it is there already; whether the status
+/// now holds it.
+async fn publish(client: &kube::Client, ing: &Ingress, address: IpAddr) -> bool {
     let ip = address.to_string();
     let current: Vec<String> = ing
         .status
@@ -65,18 +66,22 @@ async fn publish(client: &kube::Client, ing: &Ingress, address: IpAddr) {
         .filter_map(|i| i.ip.clone())
         .collect();
     if current == [ip.clone()] {
-        return;
+        return true;
     }
     let (Some(ns), Some(name)) = (&ing.metadata.namespace, &ing.metadata.name) else {
-        return;
+        return false;
     };
     let patch = serde_json::json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}});
     let api = Api::<Ingress>::namespaced(client.clone(), ns);
-    if let Err(err) = api
+    match api
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        tracing::debug!(%err, ingress = %name, "ingress: writing status");
+        Ok(_) => true,
+        Err(err) => {
+            tracing::debug!(%err, ingress = %name, "ingress: writing status");
+            false
+        }
     }
 }
 
@@ -202,6 +207,8 @@ pub fn start(
     );
     let rebuild = tokio::spawn(async move {
         let mut reported = std::collections::HashSet::new();
+        let mut published: std::collections::HashSet<(String, i64)> =
+            std::collections::HashSet::new();
         loop {
             changed.notified().await;
             if !flags.iter().all(|f| f.load(Ordering::Acquire)) {
@@ -265,9 +272,27 @@ pub fn start(
                 )
                 .await;
             }
+            // Status is written once per Ingress generation (spec change): a second controller
+            // of the class that publishes another address then cannot start a write war, in
+            // which each rebuild of one undoes the other's status.
             for ing in ings.iter().filter(|i| classes.serves(i)) {
-                publish(&client, ing, address).await;
+                let id = (
+                    ing.metadata.uid.clone().unwrap_or_default(),
+                    ing.metadata.generation.unwrap_or(0),
+                );
+                if published.contains(&id) {
+                    continue;
+                }
+                if publish(&client, ing, address).await {
+                    published.insert(id);
+                }
             }
+            // Forget Ingresses that are gone.
+            let live: std::collections::HashSet<&str> = ings
+                .iter()
+                .filter_map(|i| i.metadata.uid.as_deref())
+                .collect();
+            published.retain(|(uid, _)| live.contains(uid.as_str()));
         }
     });
     vec![t1, t2, t3, t4, t5, rebuild]
