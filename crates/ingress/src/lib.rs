@@ -48,7 +48,13 @@ pub struct Config {
     pub access_log: Option<std::path::PathBuf>,
     /// The most client connections open at once (over all workers); more are closed at once.
     pub max_connections: usize,
+    /// The `Strict-Transport-Security` header of HTTPS answers for hosts with a certificate
+    /// (ingress-nginx's default: [`HSTS`]); `None` sends none.
+    pub hsts: Option<String>,
 }
+
+/// ingress-nginx's default HSTS header (`hsts-max-age` 31536000, `hsts-include-subdomains`).
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 /// ingress-nginx's default `max-worker-connections`.
 pub const MAX_CONNECTIONS: usize = 16_384;
@@ -188,6 +194,7 @@ pub async fn start(client: kube::Client, config: Config) -> Result<Running, Star
         resolver,
         metrics,
         config.max_connections,
+        config.hsts.as_deref(),
     );
     shared
         .https_port

@@ -85,6 +85,9 @@ pub struct Shared {
     max_connections: usize,
     /// Client connections open now.
     open: std::sync::atomic::AtomicUsize,
+    /// The `Strict-Transport-Security` value for HTTPS answers of hosts with a certificate, if
+    /// any.
+    hsts: Option<HeaderValue>,
 }
 
 impl Shared {
@@ -94,6 +97,7 @@ impl Shared {
         tls: Arc<crate::tls::Resolver>,
         metrics: Arc<crate::metrics::Metrics>,
         max_connections: usize,
+        hsts: Option<&str>,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
@@ -103,6 +107,7 @@ impl Shared {
             metrics,
             max_connections,
             open: std::sync::atomic::AtomicUsize::new(0),
+            hsts: hsts.and_then(|v| HeaderValue::from_str(v).ok()),
         })
     }
 
@@ -499,7 +504,7 @@ pub async fn handle(
     };
     let name = crate::routes::normalize_host(&host);
     // HSTS on HTTPS answers for hosts with their own certificate, as ingress-nginx sends it.
-    let hsts = conn.tls && shared.tls.has(&name);
+    let hsts = conn.tls && shared.hsts.is_some() && shared.tls.has(&name);
     let mut resp = gate(shared, &snapshot, &found, conn, req, &host, &path, pools).await;
     // The backend's metrics, found by label once per snapshot.
     let handles = |b: &Arc<Backend>| {
@@ -526,12 +531,9 @@ pub async fn handle(
             });
         }
     }
-    if hsts {
-        set(
-            resp.headers_mut(),
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        );
+    if hsts && let Some(v) = &shared.hsts {
+        resp.headers_mut()
+            .insert(hyper::header::STRICT_TRANSPORT_SECURITY, v.clone());
     }
     resp
 }

@@ -82,6 +82,18 @@ struct IngressFlags {
     /// Ingress: the most client connections open at once; more are closed at once.
     #[arg(long, default_value_t = ingress::MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Ingress: send Strict-Transport-Security on HTTPS answers for hosts with a certificate.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    hsts: bool,
+    /// Ingress: HSTS max-age, in seconds.
+    #[arg(long, default_value_t = 31_536_000)]
+    hsts_max_age: u64,
+    /// Ingress: HSTS includeSubDomains.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    hsts_include_subdomains: bool,
+    /// Ingress: HSTS preload.
+    #[arg(long)]
+    hsts_preload: bool,
 }
 
 impl IngressFlags {
@@ -101,6 +113,16 @@ impl IngressFlags {
             metrics_addr: Some(metrics_addr),
             access_log: self.access_log.clone(),
             max_connections: self.max_connections,
+            hsts: self.hsts.then(|| {
+                let mut v = format!("max-age={}", self.hsts_max_age);
+                if self.hsts_include_subdomains {
+                    v.push_str("; includeSubDomains");
+                }
+                if self.hsts_preload {
+                    v.push_str("; preload");
+                }
+                v
+            }),
         }
     }
 }

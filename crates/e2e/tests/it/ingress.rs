@@ -1089,3 +1089,56 @@ fn tls_backends_are_spoken_to_over_tls() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Case 51's settings: the HSTS header is configurable (`--hsts-max-age`,
+/// `--hsts-include-subdomains`, `--hsts-preload`) and can be turned off (`--hsts false`).
+#[test]
+fn hsts_follows_its_flags() -> anyhow::Result<()> {
+    e2e::require("openssl")?;
+    for (flags, want) in [
+        (
+            &[
+                "--hsts-max-age",
+                "86400",
+                "--hsts-include-subdomains",
+                "false",
+                "--hsts-preload",
+            ][..],
+            Some("max-age=86400; preload"),
+        ),
+        (&["--hsts", "false"][..], None),
+    ] {
+        let k = Knet::up(flags)?;
+        apply(&k, "s1.yaml", &echo_app("s1", 1))?;
+        let (crt, key) = self_signed(k.dir.path(), "hsts.example")?;
+        k.kubectl(&[
+            "create", "secret", "tls", "hsts", "--key", &key, "--cert", &crt,
+        ])?;
+        apply(
+            &k,
+            "ing.yaml",
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: hsts}\nspec:\n  tls: [{hosts: [hsts.example], secretName: hsts}]\n  rules:\n  - host: hsts.example\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: s1, port: {number: 80}}}}]}\n",
+        )?;
+        let port = k.https.rsplit(':').next().unwrap_or_default().to_owned();
+        let head = eventually(Duration::from_secs(30), || {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "-D", "-", "--cacert", &crt])
+                .arg("--resolve")
+                .arg(format!("hsts.example:{port}:127.0.0.1"))
+                .arg(format!("https://hsts.example:{port}/"))
+                .output()?;
+            let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+            Ok(head.contains(" 200").then_some(head))
+        })?;
+        let got = head
+            .lines()
+            .find_map(|l| l.strip_prefix("strict-transport-security: "))
+            .map(str::trim);
+        assert_eq!(
+            got,
+            want.map(str::to_ascii_lowercase).as_deref(),
+            "{flags:?}: {head}"
+        );
+    }
+    Ok(())
+}
