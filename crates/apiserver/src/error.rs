@@ -145,6 +145,11 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
+    /// 501 for something the API defines that knet does not do yet.
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(501, "NotImplemented", message)
+    }
+
     /// 422 for a JSON patch that cannot be applied.
     pub fn invalid_patch(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)

@@ -384,6 +384,20 @@ async fn resource_request(
             "scale" => t.res.scale,
             "finalize" => t.res.kind == "Namespace",
             "binding" | "log" => t.res.kind == "Pod",
+            "exec" | "attach" | "portforward" if t.res.kind == "Pod" => {
+                // Known subresources knet does not serve yet: say so, after the usual checks,
+                // instead of a bare "could not find the requested resource".
+                let name = t.name.as_deref().ok_or_else(ApiError::no_route)?;
+                let key = t
+                    .res
+                    .key(Some(t.namespace.as_deref().unwrap_or("default")), name);
+                if state.store.get(&key).is_none() {
+                    return Err(ApiError::not_found(t.res, name));
+                }
+                return Err(ApiError::not_implemented(format!(
+                    "pods/{sub} is not implemented by knet yet"
+                )));
+            }
             _ => false,
         };
         if !served {
