@@ -122,6 +122,18 @@ pub struct Affinity {
     pub domain: Option<String>,
 }
 
+/// A regex of an annotation, compiled when the Ingress is read; equal when written alike.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
 /// `canary: "true"` and its rules: this Ingress's backend takes a share of the traffic of the
 /// route with the same host and path in another (mainline) Ingress.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,8 +142,8 @@ pub struct Canary {
     pub by_header: Option<String>,
     /// `canary-by-header-value`: this value (instead of `always`) sends to the canary.
     pub header_value: Option<String>,
-    /// `canary-by-header-pattern`: a regex the header's value must match.
-    pub header_pattern: Option<String>,
+    /// `canary-by-header-pattern`: a regex the header's value must match (compiled once).
+    pub header_pattern: Option<Pattern>,
     /// `canary-by-cookie`: `always` / `never` decide.
     pub by_cookie: Option<String>,
     /// `canary-weight` out of `canary-weight-total` (default 100).
@@ -172,6 +184,8 @@ impl BackendProtocol {
 pub struct Policy {
     /// `rewrite-target`.
     pub rewrite_target: Option<String>,
+    /// `use-regex`.
+    pub use_regex: bool,
     /// `ssl-redirect` (default true): plain HTTP to a host with TLS gets 308.
     pub ssl_redirect: bool,
     /// `force-ssl-redirect`: 308 to HTTPS even without TLS for the host.
@@ -218,6 +232,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             rewrite_target: None,
+            use_regex: false,
             ssl_redirect: true,
             force_ssl_redirect: false,
             preserve_trailing_slash: false,
@@ -503,6 +518,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn pattern(&mut self, key: &str) -> Option<Pattern> {
+        let text = self.text(key)?;
+        match regex::Regex::new(&text) {
+            Ok(re) => Some(Pattern(re)),
+            Err(e) => {
+                self.invalid(key, format!("{text:?} is not a regex: {e}"));
+                None
+            }
+        }
+    }
+
     fn canary(&mut self) -> Option<Canary> {
         if !self.boolean("canary", false) {
             return None;
@@ -512,7 +538,7 @@ impl<'a> Reader<'a> {
         Some(Canary {
             by_header: self.text("canary-by-header"),
             header_value: self.text("canary-by-header-value"),
-            header_pattern: self.text("canary-by-header-pattern"),
+            header_pattern: self.pattern("canary-by-header-pattern"),
             by_cookie: self.text("canary-by-cookie"),
             weight: u32::try_from(weight).unwrap_or(0),
             weight_total: u32::try_from(total).unwrap_or(100),
@@ -537,6 +563,7 @@ impl Policy {
         };
         let policy = Policy {
             rewrite_target: r.get("rewrite-target").map(str::to_owned),
+            use_regex: r.boolean("use-regex", false),
             ssl_redirect: r.boolean("ssl-redirect", true),
             force_ssl_redirect: r.boolean("force-ssl-redirect", false),
             preserve_trailing_slash: r.boolean("preserve-trailing-slash", false),

@@ -67,14 +67,6 @@ impl Classes {
     }
 }
 
-fn annotation<'a>(ing: &'a Ingress, key: &str) -> Option<&'a str> {
-    ing.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(&format!("{NGINX}{key}")))
-        .map(String::as_str)
-}
-
 fn source(ing: &Ingress) -> Source {
     Source {
         created: ing
@@ -140,8 +132,7 @@ pub fn table<'a>(
         let canary = policy.canary.is_some();
         // ingress-nginx turns regex paths on with use-regex, and with a rewrite-target (for
         // every path of the host: see routes.rs).
-        let regex = annotation(ing, "use-regex") == Some("true")
-            || annotation(ing, "rewrite-target").is_some();
+        let regex = policy.use_regex || policy.rewrite_target.is_some();
         if let Some(d) = spec.default_backend.as_ref().filter(|_| !canary) {
             defaults.push(Arc::new(backend(ing, &policy, d)));
         }
