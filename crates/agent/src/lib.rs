@@ -24,6 +24,8 @@ mod netns;
 mod node;
 mod probe;
 mod process;
+mod pty;
+mod streams;
 mod worker;
 
 use std::collections::HashMap;
@@ -38,6 +40,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 
 pub use netns::Bridge;
 pub use process::expand;
+pub use streams::Registry;
 
 /// How the agent runs.
 #[derive(Debug, Clone)]
@@ -54,6 +57,9 @@ pub struct Config {
     pub knet_bin: PathBuf,
     /// The netns network mode's bridge; `None` is the loopback mode.
     pub bridge: Option<Bridge>,
+    /// The running pods, for exec, attach and port-forward (`knet up` shares it with the
+    /// API server).
+    pub registry: Registry,
 }
 
 impl Config {

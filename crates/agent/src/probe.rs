@@ -233,6 +233,9 @@ mod tests {
             cwd: None,
             log: std::path::PathBuf::from("/dev/null"),
             sandbox: None,
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         };
         let http = |path: &str| Probe {
             http_get: Some(k8s_openapi::api::core::v1::HTTPGetAction {

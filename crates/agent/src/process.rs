@@ -5,6 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use podio::Stream;
+use tokio::sync::broadcast;
+
+use crate::pty::Pty;
+use crate::streams::Console;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -63,6 +71,12 @@ pub struct Spec {
     pub log: PathBuf,
     /// The pod's namespaces (netns network mode); `None` runs on the node.
     pub sandbox: Option<crate::netns::Sandbox>,
+    /// `stdin`: the container's standard input stays open for `kubectl attach`.
+    pub stdin: bool,
+    /// `stdinOnce`: standard input closes when the first attached client closes it.
+    pub stdin_once: bool,
+    /// `tty`: the container runs on a pseudo-terminal.
+    pub tty: bool,
 }
 
 /// Where the log of a container's previous run is kept: `<name>.previous.log` beside
@@ -75,44 +89,63 @@ pub fn previous_log(log: &std::path::Path) -> PathBuf {
 /// kubelet does.
 const MAX_LINE: usize = 16 * 1024;
 
-/// Copies one output stream into the log, one CRI-format line per line of output.
+/// Copies one output stream into the log, one CRI-format line per line of output, and hands
+/// every chunk as it comes to whoever is attached.
 async fn copy_lines(
-    from: impl tokio::io::AsyncRead + Unpin,
-    stream: &'static str,
-    log: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    stream: Stream,
+    log: Arc<Mutex<std::fs::File>>,
+    live: broadcast::Sender<(Stream, Bytes)>,
 ) {
-    use std::io::Write as _;
-    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
-    let mut reader = tokio::io::BufReader::new(from);
-    let mut line = Vec::new();
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = vec![0u8; MAX_LINE];
+    let mut pending: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        // At most MAX_LINE bytes per record, up to and including a newline.
-        let mut limited = (&mut reader).take(MAX_LINE as u64);
-        match limited.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let (text, tag) = match line.strip_suffix(b"\n") {
-            Some(text) => (text, "F"),
-            None if line.len() >= MAX_LINE => (line.as_slice(), "P"),
-            // The last output, without a newline.
-            None => (line.as_slice(), "F"),
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
         };
-        // RFC 3339 with nanoseconds (trailing zeros dropped), as the kubelet's RFC3339Nano.
-        let mut record = format!("{} {stream} {tag} ", jiff::Timestamp::now()).into_bytes();
-        record.extend_from_slice(text);
-        record.push(b'\n');
-        let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
-        if f.write_all(&record).is_err() {
-            return;
+        // Nobody attached is the usual case; the send then fails, which is fine.
+        let _ = live.send((stream, Bytes::copy_from_slice(&buf[..n])));
+        pending.extend_from_slice(&buf[..n]);
+        loop {
+            let newline = pending.iter().take(MAX_LINE).position(|&b| b == b'\n');
+            let (len, skip, tag) = match newline {
+                Some(i) => (i, i + 1, "F"),
+                None if pending.len() >= MAX_LINE => (MAX_LINE, MAX_LINE, "P"),
+                None => break,
+            };
+            if !write_record(&log, stream, tag, &pending[..len]) {
+                return;
+            }
+            pending.drain(..skip);
         }
+    }
+    // The last output, without a newline.
+    if !pending.is_empty() {
+        write_record(&log, stream, "F", &pending);
     }
 }
 
-/// Starts the process in a new process group, its output copied into its log (the previous
-/// run's log, if any, moved aside first).
-pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
+/// Appends one CRI-format record; false when the log cannot be written.
+fn write_record(log: &Mutex<std::fs::File>, stream: Stream, tag: &str, text: &[u8]) -> bool {
+    use std::io::Write as _;
+    let name = match stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    };
+    // RFC 3339 with nanoseconds (trailing zeros dropped), as the kubelet's RFC3339Nano.
+    let mut record = format!("{} {name} {tag} ", jiff::Timestamp::now()).into_bytes();
+    record.extend_from_slice(text);
+    record.push(b'\n');
+    let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
+    f.write_all(&record).is_ok()
+}
+
+/// Starts the process in a new process group (on a terminal of its own for `tty: true`), its
+/// output copied into its log (the previous run's log, if any, moved aside first) and to
+/// attached clients through the returned [`Console`].
+pub fn spawn(spec: &Spec) -> std::io::Result<(tokio::process::Child, Console)> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -131,10 +164,6 @@ pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
     cmd.args(args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(false);
     if let Some(dir) = spec.cwd.as_deref().filter(|d| !d.is_empty()) {
         cmd.current_dir(dir);
@@ -142,15 +171,49 @@ pub fn spawn(spec: &Spec) -> std::io::Result<tokio::process::Child> {
     if let Some(sandbox) = &spec.sandbox {
         crate::netns::enter(&mut cmd, sandbox)?;
     }
+    let pty = if spec.tty {
+        Some(Pty::attach(&mut cmd)?)
+    } else {
+        cmd.stdin(if spec.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+        None
+    };
     let mut child = cmd.spawn()?;
-    let log = std::sync::Arc::new(std::sync::Mutex::new(log));
-    if let Some(out) = child.stdout.take() {
-        tokio::spawn(copy_lines(out, "stdout", log.clone()));
+    // Our copies of the terminal's slave side must go, or its end of file never comes.
+    drop(cmd);
+    let log = Arc::new(Mutex::new(log));
+    let (live, _) = broadcast::channel(256);
+    let input = match (&pty, child.stdin.take()) {
+        (Some(p), _) if spec.stdin => Some(crate::streams::feed(p.clone())),
+        (None, Some(stdin)) => Some(crate::streams::feed(stdin)),
+        _ => None,
+    };
+    match &pty {
+        Some(p) => {
+            tokio::spawn(copy_lines(p.clone(), Stream::Stdout, log, live.clone()));
+        }
+        None => {
+            if let Some(out) = child.stdout.take() {
+                tokio::spawn(copy_lines(out, Stream::Stdout, log.clone(), live.clone()));
+            }
+            if let Some(err) = child.stderr.take() {
+                tokio::spawn(copy_lines(err, Stream::Stderr, log, live.clone()));
+            }
+        }
     }
-    if let Some(err) = child.stderr.take() {
-        tokio::spawn(copy_lines(err, "stderr", log));
-    }
-    Ok(child)
+    let console = Console {
+        live: live.downgrade(),
+        input: Mutex::new(input),
+        pty,
+        stdin_once: spec.stdin_once,
+    };
+    Ok((child, console))
 }
 
 /// Records a running container's process group in `dir`, so a later agent can end it if

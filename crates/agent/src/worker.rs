@@ -3,7 +3,7 @@
 //! once the grace period is over, then the final delete).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -146,23 +146,26 @@ fn environment(pod: &Pod, c: &Container, ip: &str, node: &str) -> Vec<(String, S
     env
 }
 
-/// The command line of one container; with no command, the built-in `knet echo` on each
-/// declared port (8080 when none is).
+/// The command line of one container: `command` and `args`, or `args` alone; with neither,
+/// the built-in `knet echo` on each declared port (8080 when none is).
 fn argv(c: &Container, env: &[(String, String)], ip: &str, knet: &str) -> Vec<String> {
     let known: BTreeMap<String, String> = env.iter().cloned().collect();
-    match c.command.as_ref().filter(|c| !c.is_empty()) {
-        Some(cmd) => {
-            let mut argv: Vec<String> = cmd
-                .iter()
-                .chain(c.args.iter().flatten())
-                .map(|a| expand(a, &known))
-                .collect();
+    // Images are not pulled, so an image's entrypoint is unknown: `args` alone (what
+    // `kubectl run IMAGE -- CMD` writes) run as the command, as for an image without one.
+    let words: Vec<&String> = match (&c.command, &c.args) {
+        (Some(cmd), args) if !cmd.is_empty() => cmd.iter().chain(args.iter().flatten()).collect(),
+        (_, Some(args)) => args.iter().collect(),
+        _ => Vec::new(),
+    };
+    match words.is_empty() {
+        false => {
+            let mut argv: Vec<String> = words.iter().map(|a| expand(a, &known)).collect();
             if argv.first().map(String::as_str) == Some("knet") {
                 argv[0] = knet.to_owned();
             }
             argv
         }
-        None => {
+        true => {
             let mut argv = vec![knet.to_owned(), "echo".to_owned()];
             let ports: Vec<i32> = c
                 .ports
@@ -251,19 +254,31 @@ async fn run(
     let specs: Vec<Spec> = containers
         .iter()
         .map(|c| {
-            let env = environment(&pod, c, &ip_text, &config.node_name);
+            let mut env = environment(&pod, c, &ip_text, &config.node_name);
+            let tty = c.tty.unwrap_or(false);
+            if tty && !env.iter().any(|(k, _)| k == "TERM") {
+                // As container runtimes set it for a terminal.
+                env.push(("TERM".into(), "xterm".into()));
+            }
             Spec {
                 argv: argv(c, &env, &ip_text, &knet),
                 env,
                 cwd: c.working_dir.clone(),
                 log: config.log_dir.join(format!("{ns}_{name}_{}.log", c.name)),
                 sandbox: sandbox.clone(),
+                stdin: c.stdin.unwrap_or(false),
+                stdin_once: c.stdin_once.unwrap_or(false),
+                tty,
             }
         })
         .collect();
     let mut slots: Vec<Slot> = containers.iter().map(|_| Slot::default()).collect();
     let run_dir = config.run_dir();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let pod_key = (ns.clone(), name.clone());
+    config
+        .registry
+        .pod_started(pod_key.clone(), &uid, IpAddr::V4(ip), sandbox.clone());
     let record_name = |i: usize| format!("{uid}_{}", containers[i].name);
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<(usize, i32, bool)>();
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<Outcome>();
@@ -280,7 +295,14 @@ async fn run(
     let start_time = now();
     let start = |i: usize, slots: &mut Vec<Slot>| {
         match process::spawn(&specs[i]) {
-            Ok(mut child) => {
+            Ok((mut child, console)) => {
+                config.registry.container_started(
+                    &pod_key,
+                    &uid,
+                    &containers[i].name,
+                    &specs[i],
+                    console,
+                );
                 slots[i].pid = child.id();
                 slots[i].ready = containers[i].readiness_probe.is_none();
                 slots[i].started = containers[i].startup_probe.is_none();
@@ -382,6 +404,7 @@ async fn run(
                 break;
             }
             Some((i, code, _signalled)) = exit_rx.recv() => {
+                config.registry.container_stopped(&pod_key, &uid, &containers[i].name);
                 let slot = &mut slots[i];
                 for p in slot.probes.drain(..) {
                     p.abort();
@@ -453,6 +476,7 @@ async fn run(
     for i in 0..specs.len() {
         process::forget(&run_dir, &record_name(i));
     }
+    config.registry.pod_stopped(&pod_key, &uid);
     if let Some(bridge) = config.bridge.clone() {
         let _ = tokio::task::spawn_blocking(move || bridge.teardown_pod(ip)).await;
     }

@@ -28,6 +28,8 @@ mod resource;
 mod rest;
 mod selector;
 mod server;
+mod spdy;
+mod stream;
 mod table;
 mod validation;
 mod watch;
@@ -145,6 +147,7 @@ impl ApiServer {
             addr: client_addr,
             shutdown: shutdown_rx,
             log_dir: config.data_dir.join("logs"),
+            kubelet: std::sync::OnceLock::new(),
         });
         bootstrap::run(&state).await.map_err(Error::Bootstrap)?;
         Ok(ApiServer {
@@ -153,6 +156,12 @@ impl ApiServer {
             shutdown,
             kubeconfig,
         })
+    }
+
+    /// Connects the node agent that runs this server's pods, so `pods/exec`, `attach` and
+    /// `portforward` can reach them. Only the first call counts.
+    pub fn set_kubelet(&self, kubelet: Arc<dyn podio::Kubelet>) {
+        let _ = self.state.kubelet.set(kubelet);
     }
 
     /// Where the kubeconfig was written.

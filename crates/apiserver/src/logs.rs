@@ -75,25 +75,7 @@ pub fn resolve(state: &State, t: &Target, query: &Query) -> Result<LogRequest, A
         })?),
         (None, None) => None,
     };
-    let containers: Vec<&str> = pod["spec"]["containers"]
-        .as_array()
-        .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
-        .unwrap_or_default();
-    let container = match query.get("container") {
-        Some(c) if containers.contains(&c) => c.to_owned(),
-        Some(c) => {
-            return Err(ApiError::bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )));
-        }
-        None if containers.len() == 1 => containers[0].to_owned(),
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
-            )));
-        }
-    };
+    let container = container_of(&pod, name, query.get("container"))?;
     let status = pod["status"]["containerStatuses"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["name"] == container.as_str()));
@@ -135,6 +117,30 @@ pub fn resolve(state: &State, t: &Target, query: &Query) -> Result<LogRequest, A
         timestamps: query.flag("timestamps"),
         since,
     })
+}
+
+/// The container a pod subresource request is about: the one named, or the only one; as
+/// kube-apiserver words it when neither works.
+pub(crate) fn container_of(
+    pod: &serde_json::Value,
+    name: &str,
+    asked: Option<&str>,
+) -> Result<String, ApiError> {
+    let containers: Vec<&str> = pod["spec"]["containers"]
+        .as_array()
+        .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    match asked.filter(|c| !c.is_empty()) {
+        Some(c) if containers.contains(&c) => Ok(c.to_owned()),
+        Some(c) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
+        None if containers.len() == 1 => Ok(containers[0].to_owned()),
+        None => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}, choose one of: [{}]",
+            containers.join(" ")
+        ))),
+    }
 }
 
 /// One record of a CRI-format log.

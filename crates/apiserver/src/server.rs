@@ -42,6 +42,8 @@ pub struct State {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Where the node agent writes container logs (`pods/log` reads them).
     pub log_dir: std::path::PathBuf,
+    /// The node agent in this process, for exec, attach and port-forward (set once it runs).
+    pub kubelet: std::sync::OnceLock<Arc<dyn podio::Kubelet>>,
 }
 
 impl std::fmt::Debug for State {
@@ -110,7 +112,7 @@ fn parse_query(q: Option<&str>) -> Query {
     Query(map)
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -329,6 +331,12 @@ async fn serve(state: &Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 name,
                 sub,
             };
+            if let Some(sub @ ("exec" | "attach" | "portforward")) = t.sub.as_deref()
+                && t.res.kind == "Pod"
+            {
+                let mut parts = parts;
+                return crate::stream::serve(state, &t, sub, &mut parts).await;
+            }
             let ct = header_str(&parts, header::CONTENT_TYPE).to_owned();
             let body = read_body(body).await?;
             resource_request(
@@ -384,20 +392,6 @@ async fn resource_request(
             "scale" => t.res.scale,
             "finalize" => t.res.kind == "Namespace",
             "binding" | "log" => t.res.kind == "Pod",
-            "exec" | "attach" | "portforward" if t.res.kind == "Pod" => {
-                // Known subresources knet does not serve yet: say so, after the usual checks,
-                // instead of a bare "could not find the requested resource".
-                let name = t.name.as_deref().ok_or_else(ApiError::no_route)?;
-                let key = t
-                    .res
-                    .key(Some(t.namespace.as_deref().unwrap_or("default")), name);
-                if state.store.get(&key).is_none() {
-                    return Err(ApiError::not_found(t.res, name));
-                }
-                return Err(ApiError::not_implemented(format!(
-                    "pods/{sub} is not implemented by knet yet"
-                )));
-            }
             _ => false,
         };
         if !served {

@@ -491,6 +491,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     .await
     .context("starting the API server")?;
     let kubeconfig = server.kubeconfig_path().to_owned();
+    // The API server reaches the agent's pods (exec, attach, port-forward) in-process.
+    let knet_bin = std::env::current_exe().context("locating the knet binary")?;
+    let registry = agent::Registry::new(knet_bin.clone());
+    server.set_kubelet(std::sync::Arc::new(registry.clone()));
 
     // Shutdown runs in reverse order of start: the clients (controllers) stop first, so
     // none of them is left retrying against a closed API listener.
@@ -532,7 +536,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             node_ip: pod_net.node_ip,
             pod_cidr: pod_net.pod_cidr,
             log_dir: data_dir.join("logs"),
-            knet_bin: std::env::current_exe().context("locating the knet binary")?,
+            registry: registry.clone(),
+            knet_bin,
             bridge: pod_net.bridge,
         },
         client.clone(),
@@ -722,12 +727,14 @@ async fn agent_only(args: AgentArgs) -> anyhow::Result<()> {
         args.cluster_dns,
         &state_dir,
     )?;
+    let knet_bin = std::env::current_exe().context("locating the knet binary")?;
     let config = agent::Config {
         node_name: args.node_name.unwrap_or_else(node_name),
         node_ip: pod_net.node_ip,
         pod_cidr: pod_net.pod_cidr,
         log_dir,
-        knet_bin: std::env::current_exe().context("locating the knet binary")?,
+        registry: agent::Registry::new(knet_bin.clone()),
+        knet_bin,
         bridge: pod_net.bridge,
     };
     println!("knet: ready agent node={}", config.node_name);

@@ -127,11 +127,10 @@ fn kubectl_logs_reads_tails_and_follows_container_logs() -> anyhow::Result<()> {
         err.contains("previous terminated container \"a\" in pod \"pair\" not found"),
         "{err}"
     );
-    // Subresources knet does not serve yet say so (and kubectl exits non-zero).
-    let err = k.kubectl_fails(&["exec", "pair", "-c", "a", "--", "env"])?;
+    // exec picks the container the same way.
     assert!(
-        err.contains("pods/exec is not implemented by knet yet"),
-        "{err}"
+        k.kubectl(&["exec", "pair", "-c", "a", "--", "env"])?
+            .contains("POD_NAME=pair")
     );
     let err = k.kubectl_fails(&["exec", "nosuch", "--", "env"])?;
     assert!(err.contains("pods \"nosuch\" not found"), "{err}");

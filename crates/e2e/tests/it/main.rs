@@ -10,5 +10,6 @@ mod kube_client;
 mod layout;
 mod logs;
 mod netns;
+mod pod_io;
 mod proxy;
 mod seed;
