@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A package_of=(
   [curl]=curl [openssl]=openssl [dig]=dnsutils [nft]=nftables [iptables]=iptables
   [conntrack]=conntrack [ip]=iproute2 [pgrep]=procps [tcpdump]=tcpdump [arping]=iputils-arping
+  [script]=bsdutils
 )
 missing=()
 for tool in "${!package_of[@]}"; do
