@@ -217,7 +217,7 @@ fn shown(text: &str, name: &str) -> String {
 }
 
 #[test]
-fn kubectl_run_it_gives_a_shell_in_the_pod_and_attach_gets_it_back() -> anyhow::Result<()> {
+fn netns_run_it_attach_exec_and_port_forward_work_inside_the_pod() -> anyhow::Result<()> {
     e2e::require_root()?;
     e2e::require("script")?;
     e2e::require("dig")?;
@@ -269,5 +269,53 @@ fn kubectl_run_it_gives_a_shell_in_the_pod_and_attach_gets_it_back() -> anyhow::
     let text = read_all(&mut attach);
     let again = shown(&text, "AGAIN=");
     assert_eq!(again, shell, "attach should find the same shell: {text}");
+
+    // exec and port-forward run inside the pod's namespaces in this mode.
+    let env = k.kubectl(&["exec", "deploy/nginx-for-svc", "--", "env"])?;
+    let prefix = k.pod_cidr.trim_end_matches("0/24").to_owned();
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with(&format!("POD_IP={prefix}"))),
+        "{env}"
+    );
+    let resolv = k.kubectl(&[
+        "exec",
+        "deploy/nginx-for-svc",
+        "--",
+        "cat",
+        "/etc/resolv.conf",
+    ])?;
+    assert!(resolv.contains("svc.cluster.local"), "{resolv}");
+    let port = e2e::free_port()?;
+    let mut pf = k
+        .command("kubectl")
+        .args([
+            "port-forward",
+            "deploy/nginx-for-svc",
+            &format!("{port}:80"),
+        ])
+        .env("KUBECONFIG", k.kubeconfig())
+        .env("HOME", k.dir.path().join("home"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let url = format!("http://127.0.0.1:{port}/netns");
+    let answer = eventually(Duration::from_secs(15), || {
+        let out = k.command("curl").args(["-s", "-m", "5", &url]).output()?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+    });
+    let _ = pf.kill();
+    let _ = pf.wait();
+    let answer: serde_json::Value = serde_json::from_str(&answer?)?;
+    assert_eq!(answer["path"], "/netns");
+    assert!(
+        answer["pod_ip"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with(&prefix)),
+        "{answer}"
+    );
     Ok(())
 }
