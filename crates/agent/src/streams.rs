@@ -406,14 +406,7 @@ impl podio::Kubelet for Registry {
         })
     }
 
-    fn connect(
-        &self,
-        namespace: &str,
-        pod: &str,
-        uid: &str,
-        port: u16,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<podio::Conn>> + Send>>
-    {
+    fn connect(&self, namespace: &str, pod: &str, uid: &str, port: u16) -> podio::Connecting {
         let found = self
             .lock()
             .get(&(namespace.to_owned(), pod.to_owned()))

@@ -97,6 +97,9 @@ impl std::fmt::Display for Refused {
 /// A connected byte stream into a pod (port-forward).
 pub type Conn = tokio::net::TcpStream;
 
+/// A connection being made ([`Kubelet::connect`]).
+pub type Connecting = Pin<Box<dyn Future<Output = std::io::Result<Conn>> + Send>>;
+
 /// What the node agent offers the API server.
 pub trait Kubelet: Send + Sync + 'static {
     /// Runs `req.command` in the container's place (its environment, working directory and,
@@ -107,11 +110,5 @@ pub trait Kubelet: Send + Sync + 'static {
     fn attach(&self, req: StreamRequest) -> Result<Session, Refused>;
 
     /// Connects to `port` on the pod, from inside its network namespace where it has one.
-    fn connect(
-        &self,
-        namespace: &str,
-        pod: &str,
-        uid: &str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = std::io::Result<Conn>> + Send>>;
+    fn connect(&self, namespace: &str, pod: &str, uid: &str, port: u16) -> Connecting;
 }

@@ -63,11 +63,8 @@ fn kubectl_exec_and_port_forward_reach_the_pods() -> anyhow::Result<()> {
     let data: Vec<u8> = (0..1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
-    let mut cat = k
-        .command("kubectl")
+    let mut cat = client(&k, "kubectl")
         .args(["exec", "-i", "deploy/nginx-for-svc", "--", "cat"])
-        .env("KUBECONFIG", k.kubeconfig())
-        .env("HOME", k.dir.path().join("home"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -110,11 +107,8 @@ fn kubectl_exec_and_port_forward_reach_the_pods() -> anyhow::Result<()> {
 
     // port-forward: a local port to the echo server in the pod (the seed declares port 80).
     let port = e2e::free_port()?;
-    let mut pf = k
-        .command("kubectl")
+    let mut pf = client(&k, "kubectl")
         .args(["port-forward", &format!("pod/{pod}"), &format!("{port}:80")])
-        .env("KUBECONFIG", k.kubeconfig())
-        .env("HOME", k.dir.path().join("home"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -146,17 +140,22 @@ fn kubectl_exec_and_port_forward_reach_the_pods() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `program` in the instance's namespace with its kubeconfig and a private home.
+fn client(k: &Knet, program: &str) -> Command {
+    let mut cmd = k.command(program);
+    cmd.env("KUBECONFIG", k.kubeconfig())
+        .env("HOME", k.dir.path().join("home"));
+    cmd
+}
+
 /// Runs `script` so kubectl sees a terminal; `input` is typed with pauses.
 fn on_terminal(
     k: &Knet,
     command: &str,
     input: &[(&str, u64)],
 ) -> anyhow::Result<std::process::Child> {
-    let mut child = k
-        .command("script")
+    let mut child = client(k, "script")
         .args(["-qfec", command, "/dev/null"])
-        .env("KUBECONFIG", k.kubeconfig())
-        .env("HOME", k.dir.path().join("home"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
