@@ -157,39 +157,35 @@ fn argv(c: &Container, env: &[(String, String)], ip: &str, knet: &str) -> Vec<St
         (_, Some(args)) => args.iter().collect(),
         _ => Vec::new(),
     };
-    match words.is_empty() {
-        false => {
-            let mut argv: Vec<String> = words.iter().map(|a| expand(a, &known)).collect();
-            if argv.first().map(String::as_str) == Some("knet") {
-                argv[0] = knet.to_owned();
-            }
-            argv
+    if !words.is_empty() {
+        let mut argv: Vec<String> = words.iter().map(|a| expand(a, &known)).collect();
+        if argv.first().map(String::as_str) == Some("knet") {
+            argv[0] = knet.to_owned();
         }
-        true => {
-            let mut argv = vec![knet.to_owned(), "echo".to_owned()];
-            let ports: Vec<i32> = c
-                .ports
-                .iter()
-                .flatten()
-                .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
-                .map(|p| p.container_port)
-                .collect();
-            for port in if ports.is_empty() { vec![8080] } else { ports } {
-                argv.push("--listen".into());
-                argv.push(format!("{ip}:{port}"));
-            }
-            for p in c
-                .ports
-                .iter()
-                .flatten()
-                .filter(|p| p.protocol.as_deref() == Some("UDP"))
-            {
-                argv.push("--udp".into());
-                argv.push(format!("{ip}:{}", p.container_port));
-            }
-            argv
-        }
+        return argv;
     }
+    let mut argv = vec![knet.to_owned(), "echo".to_owned()];
+    let ports: Vec<i32> = c
+        .ports
+        .iter()
+        .flatten()
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .map(|p| p.container_port)
+        .collect();
+    for port in if ports.is_empty() { vec![8080] } else { ports } {
+        argv.push("--listen".into());
+        argv.push(format!("{ip}:{port}"));
+    }
+    for p in c
+        .ports
+        .iter()
+        .flatten()
+        .filter(|p| p.protocol.as_deref() == Some("UDP"))
+    {
+        argv.push("--udp".into());
+        argv.push(format!("{ip}:{}", p.container_port));
+    }
+    argv
 }
 
 async fn run(

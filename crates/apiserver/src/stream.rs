@@ -148,15 +148,9 @@ pub async fn serve(
                 }
                 let on_upgrade = take_upgrade(parts)?;
                 tokio::spawn(async move {
-                    let Ok(upgraded) = on_upgrade.await else {
+                    let Some(ws) = server_websocket(on_upgrade).await else {
                         return;
                     };
-                    let ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        None,
-                    )
-                    .await;
                     let (session_end, tunnel_end) = tokio::io::duplex(256 * 1024);
                     tokio::join!(
                         crate::spdy::port_forward(session_end, kubelet, pod_ref),
@@ -172,14 +166,8 @@ pub async fn serve(
                         crate::spdy::port_forward(TokioIo::new(upgraded), kubelet, pod_ref).await;
                     }
                 });
-                let mut resp = Response::new(empty());
-                *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                let mut resp = switching("SPDY/3.1");
                 let h = resp.headers_mut();
-                h.insert(
-                    header::CONNECTION,
-                    http::HeaderValue::from_static("Upgrade"),
-                );
-                h.insert(header::UPGRADE, http::HeaderValue::from_static("SPDY/3.1"));
                 h.insert(
                     "x-stream-protocol-version",
                     http::HeaderValue::from_static(PORT_FORWARD_SPDY),
@@ -270,11 +258,9 @@ pub async fn serve(
     let on_upgrade = take_upgrade(parts)?;
     let v5 = protocol == CHANNEL_PROTOCOLS[0];
     tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        channels(ws, session, v5).await;
+        if let Some(ws) = server_websocket(on_upgrade).await {
+            channels(ws, session, v5).await;
+        }
     });
     Ok(websocket_accept(&key, protocol))
 }
@@ -307,7 +293,8 @@ fn take_upgrade(parts: &mut http::request::Parts) -> Result<hyper::upgrade::OnUp
         })
 }
 
-fn websocket_accept(key: &str, protocol: &'static str) -> Response<Body> {
+/// A `101 Switching Protocols` to `protocol`.
+fn switching(protocol: &'static str) -> Response<Body> {
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
@@ -315,7 +302,21 @@ fn websocket_accept(key: &str, protocol: &'static str) -> Response<Body> {
         header::CONNECTION,
         http::HeaderValue::from_static("Upgrade"),
     );
-    h.insert(header::UPGRADE, http::HeaderValue::from_static("websocket"));
+    h.insert(header::UPGRADE, http::HeaderValue::from_static(protocol));
+    resp
+}
+
+/// The server side of a WebSocket once the upgrade completed; `None` if it never did.
+async fn server_websocket(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+) -> Option<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>> {
+    let upgraded = on_upgrade.await.ok()?;
+    Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await)
+}
+
+fn websocket_accept(key: &str, protocol: &'static str) -> Response<Body> {
+    let mut resp = switching("websocket");
+    let h = resp.headers_mut();
     if let Ok(v) =
         tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()).parse()
     {
