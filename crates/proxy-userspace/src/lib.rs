@@ -9,7 +9,8 @@
 //! an [`EndpointSelection`] (rr by default, or per Service with `knet.dev/scheduler`), with
 //! ClientIP session affinity when the Service asks for it; a failed dial moves on to the next
 //! endpoint with the old userspace proxier's timeouts (250 ms, 500 ms, 1 s, 2 s). TCP bytes
-//! are moved with splice(2), socket to pipe to socket, without copies through user space.
+//! are copied through a small buffer until a direction carries bulk data, then moved with
+//! splice(2), socket to pipe to socket, without copies through user space.
 //!
 //! Weights for the weighted schedulers come from the pods' `knet.dev/weight` annotation
 //! (default 1). UDP frontends relay per client flow ([`udp`]); SCTP is not relayed. Start

@@ -34,16 +34,16 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, external: 
     loop {
         match listener.accept().await {
             Ok((conn, peer)) => {
+                let Ok(local) = conn.local_addr() else {
+                    continue;
+                };
                 // loadBalancerSourceRanges: a client outside them is turned away at once.
-                if conn
-                    .local_addr()
-                    .is_ok_and(|local| shared.refuses(peer.ip(), local.ip()))
-                {
+                if shared.refuses(peer.ip(), local.ip()) {
                     continue;
                 }
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    if let Err(err) = relay(conn, peer, &shared, external).await {
+                    if let Err(err) = relay(conn, peer, local, &shared, external).await {
                         tracing::debug!(service = %shared.name, %peer, %err, "relay ended");
                     }
                 });
@@ -116,6 +116,7 @@ pub(crate) fn pin(shared: &Shared, client: std::net::IpAddr, addr: SocketAddr) {
 async fn relay(
     client: TcpStream,
     peer: SocketAddr,
+    local: SocketAddr,
     shared: &Shared,
     external: bool,
 ) -> std::io::Result<()> {
@@ -124,7 +125,7 @@ async fn relay(
     if n == 0 {
         return Ok(());
     }
-    let first = choose(shared, &backends, peer, client.local_addr()?);
+    let first = choose(shared, &backends, peer, local);
     let mut last_err = None;
     for (attempt, timeout) in DIAL_TIMEOUTS.iter().enumerate().take(n.max(1)) {
         let i = (first + attempt) % n;

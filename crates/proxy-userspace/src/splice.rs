@@ -1,10 +1,13 @@
-//! Relaying a TCP connection with splice(2): bytes move socket → pipe → socket inside the
-//! kernel, never copied through user space. Each direction has its own pipe; an EOF on one
-//! side shuts down the writing half of the other (half-close), and the relay ends when both
-//! directions have.
+//! Relaying a TCP connection. Each direction starts by copying through a small buffer, which
+//! costs two syscalls per read and no setup; once a read fills the buffer, the direction is
+//! carrying bulk data and switches to splice(2): socket → pipe → socket inside the kernel,
+//! never copied through user space. A short exchange (a request and a small answer) so never
+//! pays for the pipe's creation and teardown. An EOF on one side shuts down the writing half
+//! of the other (half-close), and the relay ends when both directions have.
 
 use std::io;
 use std::os::fd::AsRawFd as _;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use tokio::io::Interest;
@@ -13,16 +16,96 @@ use tokio::net::TcpStream;
 /// The most moved per splice call (the default pipe capacity).
 const CHUNK: usize = 1 << 16;
 
+/// The copy buffer. A read that fills it marks the direction as bulk.
+const COPY_BUF: usize = 16 << 10;
+
 fn errno(e: nix::Error) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
+/// Writes all of `buf` to `to`.
+async fn write_all(to: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        to.writable().await?;
+        match to.try_write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(m) => buf = &buf[m..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Copies from `from` to `to` through a buffer until `from` ends (`true`) or a read fills the
+/// buffer (`false`: bulk, the caller goes on with splice).
+/// With `eager`, the first read is tried before waiting for readiness: a new client's request
+/// is usually there already, and this saves a round through the event loop.
+async fn copy_until_bulk(
+    from: &TcpStream,
+    to: &TcpStream,
+    eager: bool,
+    total: &mut u64,
+) -> io::Result<bool> {
+    let mut buf = vec![0u8; COPY_BUF];
+    let mut first = eager;
+    loop {
+        let read = if std::mem::take(&mut first) {
+            nix::sys::socket::recv(
+                from.as_raw_fd(),
+                &mut buf,
+                nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+            )
+            .map_err(errno)
+        } else {
+            from.readable().await?;
+            from.try_read(&mut buf)
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(true);
+        }
+        write_all(to, &buf[..n]).await?;
+        *total += n as u64;
+        if n == buf.len() {
+            return Ok(false);
+        }
+    }
+}
+
 /// Moves bytes from `from` to `to` until `from` ends, then half-closes `to`.
-async fn one_way(from: &TcpStream, to: &TcpStream) -> io::Result<u64> {
+/// `done` counts the directions that have ended: when this one ends last, the caller closes
+/// both sockets at once, which sends the FIN without a separate shutdown.
+async fn one_way(
+    from: &TcpStream,
+    to: &TcpStream,
+    eager: bool,
+    done: &AtomicU8,
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    let result = async {
+        if !copy_until_bulk(from, to, eager, &mut total).await? {
+            splice_all(from, to, &mut total).await?;
+        }
+        Ok(total)
+    }
+    .await;
+    if done.fetch_add(1, Ordering::Relaxed) == 0 {
+        // Half-close: the other side sees EOF, and may still answer.
+        let _ = nix::sys::socket::shutdown(to.as_raw_fd(), nix::sys::socket::Shutdown::Write);
+    }
+    result
+}
+
+/// Splices from `from` to `to` until `from` ends.
+async fn splice_all(from: &TcpStream, to: &TcpStream, total: &mut u64) -> io::Result<()> {
     let (pipe_r, pipe_w) =
         nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(errno)?;
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
-    let mut total = 0u64;
     loop {
         from.readable().await?;
         let n = match from.try_io(Interest::READABLE, || {
@@ -46,16 +129,16 @@ async fn one_way(from: &TcpStream, to: &TcpStream) -> io::Result<u64> {
                 Err(e) => return Err(e),
             }
         }
-        total += n as u64;
+        *total += n as u64;
     }
-    // Half-close: the other side sees EOF, and may still answer.
-    let _ = nix::sys::socket::shutdown(to.as_raw_fd(), nix::sys::socket::Shutdown::Write);
-    Ok(total)
+    Ok(())
 }
 
 /// Relays `a` ⇄ `b` until both directions have ended.
+/// `a` is the client, whose first bytes are read without waiting.
 pub(crate) async fn relay(a: &TcpStream, b: &TcpStream) -> io::Result<()> {
-    let (up, down) = tokio::join!(one_way(a, b), one_way(b, a));
+    let done = AtomicU8::new(0);
+    let (up, down) = tokio::join!(one_way(a, b, true, &done), one_way(b, a, false, &done));
     up?;
     down?;
     Ok(())
