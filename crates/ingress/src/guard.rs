@@ -113,56 +113,137 @@ fn judge(head: &[u8]) -> (Option<State>, bool) {
     }
 }
 
+/// What a read turns into for hyper. While the guard passes the read's own bytes on in order,
+/// nothing is copied: they stay in the caller's buffer and only their count is kept. Once it
+/// must add other bytes (a head held from an earlier read, or the refused head), what hyper
+/// gets is spilled into a buffer of its own.
+struct Out<'a> {
+    input: &'a [u8],
+    /// Bytes of `input` passed on in place.
+    pos: usize,
+    spill: Option<Vec<u8>>,
+}
+
+impl<'a> Out<'a> {
+    fn new(input: &'a [u8]) -> Out<'a> {
+        Out {
+            input,
+            pos: 0,
+            spill: None,
+        }
+    }
+
+    /// Hands `bytes` to hyper.
+    fn pass(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.spill.is_none() {
+            let here = self.input[self.pos..].as_ptr();
+            if std::ptr::eq(bytes.as_ptr(), here) && bytes.len() <= self.input.len() - self.pos {
+                self.pos += bytes.len();
+                return;
+            }
+            self.spill = Some(self.input[..self.pos].to_vec());
+        }
+        if let Some(spill) = &mut self.spill {
+            spill.extend_from_slice(bytes);
+        }
+    }
+}
+
+/// What hyper reads of one read: a prefix of it, in place, or other bytes.
+enum Fed {
+    InPlace(usize),
+    Spilled(Vec<u8>),
+}
+
 impl<IO> Guard<IO> {
-    /// Runs `input` through the state machine, appending what hyper may read to `pending`.
-    fn feed(&mut self, mut input: &[u8]) {
+    /// Runs `input` (one read) through the state machine.
+    fn feed(&mut self, input: &[u8]) -> Fed {
+        let mut out = Out::new(input);
+        self.run(input, &mut out);
+        match out.spill {
+            None => Fed::InPlace(out.pos),
+            Some(v) => Fed::Spilled(v),
+        }
+    }
+
+    fn run(&mut self, mut input: &[u8], out: &mut Out<'_>) {
         while !input.is_empty() {
             match &mut self.state {
                 State::Through => {
-                    self.pending.extend_from_slice(input);
+                    out.pass(input);
                     return;
                 }
                 State::Refused => return,
                 State::Head(acc) => {
-                    // Take everything up to the end of the head at once (the search starts
-                    // three bytes back, where a terminator split across reads may begin).
-                    let from = acc.len().saturating_sub(3);
-                    let before = acc.len();
-                    acc.extend_from_slice(input);
-                    let end = find_head_end(&acc[from..]).map(|e| from + e);
-                    let Some(end) = end else {
-                        input = &[];
-                        if acc.len() > MAX_HEAD {
-                            let held = std::mem::take(acc);
-                            self.pending.extend_from_slice(&held);
-                            self.state = State::Through;
+                    let head = if acc.is_empty() {
+                        // The usual case: the whole head is in this read, judged where it is.
+                        match find_head_end(input) {
+                            Some(end) => {
+                                let head = &input[..end];
+                                input = &input[end..];
+                                Held::Here(head)
+                            }
+                            None => {
+                                acc.extend_from_slice(input);
+                                input = &[];
+                                Held::Not
+                            }
                         }
-                        continue;
+                    } else {
+                        // Take everything up to the end of the head at once (the search starts
+                        // three bytes back, where a terminator split across reads may begin).
+                        let from = acc.len().saturating_sub(3);
+                        let before = acc.len();
+                        acc.extend_from_slice(input);
+                        match find_head_end(&acc[from..]).map(|e| from + e) {
+                            Some(end) => {
+                                // The bytes after the head go round again, in the next state.
+                                input = &input[end - before..];
+                                acc.truncate(end);
+                                Held::Gathered(std::mem::take(acc))
+                            }
+                            None => {
+                                input = &[];
+                                Held::Not
+                            }
+                        }
                     };
-                    // The bytes after the head go round again, in the next state.
-                    let used = end - before;
-                    input = &input[used..];
-                    acc.truncate(end);
-                    let head = std::mem::take(acc);
+                    let head: &[u8] = match &head {
+                        Held::Not => {
+                            if let State::Head(acc) = &mut self.state
+                                && acc.len() > MAX_HEAD
+                            {
+                                let held = std::mem::take(acc);
+                                out.pass(&held);
+                                self.state = State::Through;
+                            }
+                            continue;
+                        }
+                        Held::Here(h) => h,
+                        Held::Gathered(h) => h,
+                    };
                     // Empty lines between requests are allowed (RFC 9112 §2.2).
                     if head.iter().all(|c| *c == b'\r' || *c == b'\n') {
-                        self.pending.extend_from_slice(&head);
+                        out.pass(head);
                         continue;
                     }
-                    let (next, refuse) = judge(&head);
+                    let (next, refuse) = judge(head);
                     if refuse {
-                        self.pending.extend_from_slice(REFUSED);
+                        out.pass(REFUSED);
                         self.state = State::Refused;
                         // Nothing after the refused head is passed on: hyper answers 400
                         // and closes.
                         return;
                     }
-                    self.pending.extend_from_slice(&head);
+                    out.pass(head);
                     self.state = next.unwrap_or(State::Through);
                 }
                 State::Fixed(n) => {
                     let take = (*n).min(input.len() as u64) as usize;
-                    self.pending.extend_from_slice(&input[..take]);
+                    out.pass(&input[..take]);
                     input = &input[take..];
                     *n -= take as u64;
                     if *n == 0 {
@@ -171,8 +252,8 @@ impl<IO> Guard<IO> {
                 }
                 State::ChunkSize(line) => {
                     let b = input[0];
+                    out.pass(&input[..1]);
                     input = &input[1..];
-                    self.pending.push(b);
                     line.push(b);
                     if b == b'\n' {
                         let text = String::from_utf8_lossy(line);
@@ -189,7 +270,7 @@ impl<IO> Guard<IO> {
                 }
                 State::ChunkData(n) => {
                     let take = (*n).min(input.len() as u64) as usize;
-                    self.pending.extend_from_slice(&input[..take]);
+                    out.pass(&input[..take]);
                     input = &input[take..];
                     *n -= take as u64;
                     if *n == 0 {
@@ -197,9 +278,8 @@ impl<IO> Guard<IO> {
                     }
                 }
                 State::ChunkEnd(left) => {
-                    let b = input[0];
+                    out.pass(&input[..1]);
                     input = &input[1..];
-                    self.pending.push(b);
                     *left -= 1;
                     if *left == 0 {
                         self.state = State::ChunkSize(Vec::new());
@@ -207,8 +287,8 @@ impl<IO> Guard<IO> {
                 }
                 State::Trailer(line) => {
                     let b = input[0];
+                    out.pass(&input[..1]);
                     input = &input[1..];
-                    self.pending.push(b);
                     line.push(b);
                     if b == b'\n' {
                         let empty = line.len() <= 2;
@@ -223,6 +303,13 @@ impl<IO> Guard<IO> {
             }
         }
     }
+}
+
+/// A complete head: found in the read itself, or gathered over several reads.
+enum Held<'a> {
+    Not,
+    Here(&'a [u8]),
+    Gathered(Vec<u8>),
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
@@ -242,10 +329,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
-            let mut tmp = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut tmp);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
-            let got = rb.filled();
+            // Read straight into hyper's buffer, then judge the bytes where they are.
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            let got = &buf.filled()[before..];
             if got.is_empty() {
                 // The peer is done: whatever head was held goes on for hyper to judge.
                 if let State::Head(acc) = &mut this.state {
@@ -255,8 +342,19 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
                 this.eof = true;
                 continue;
             }
-            let got = got.to_vec();
-            this.feed(&got);
+            match this.feed(got) {
+                Fed::InPlace(n) => {
+                    buf.set_filled(before + n);
+                    if n > 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                    // All of it is a head still arriving: read on.
+                }
+                Fed::Spilled(v) => {
+                    buf.set_filled(before);
+                    this.pending = v;
+                }
+            }
         }
     }
 }
@@ -299,7 +397,10 @@ mod tests {
     fn through(input: &[u8], step: usize) -> Vec<u8> {
         let mut g = Guard::new(());
         for piece in input.chunks(step) {
-            g.feed(piece);
+            match g.feed(piece) {
+                Fed::InPlace(n) => g.pending.extend_from_slice(&piece[..n]),
+                Fed::Spilled(v) => g.pending.extend_from_slice(&v),
+            }
         }
         if let State::Head(acc) = &mut g.state {
             let held = std::mem::take(acc);
@@ -330,6 +431,59 @@ mod tests {
             let out = through(attack, 5);
             // The refused head is the last thing hyper reads: the smuggled bytes never arrive.
             assert!(out.ends_with(REFUSED), "{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    /// A peer that sends its bytes `step` at a time.
+    struct Pieces {
+        data: Vec<u8>,
+        step: usize,
+    }
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let n = this.step.min(this.data.len()).min(buf.remaining());
+            buf.put_slice(&this.data[..n]);
+            this.data.drain(..n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn read_through(input: &[u8], step: usize) -> Vec<u8> {
+        let mut g = Guard::new(Pieces {
+            data: input.to_vec(),
+            step,
+        });
+        let mut out = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut g, &mut out)
+            .await
+            .unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn reads_in_place_give_hyper_the_same_bytes() {
+        let stream: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\
+            POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+            POST /y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n\
+            GET /z HTTP/1.1\r\nHost: a\r\n\r\n";
+        for step in [1, 2, 9, 30, 64, 4096] {
+            assert_eq!(read_through(stream, step).await, stream, "step {step}");
+        }
+        let attack: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nSMUGGLED";
+        for step in [1, 7, 4096] {
+            let out = read_through(attack, step).await;
+            assert!(out.starts_with(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+            assert!(
+                out.ends_with(REFUSED),
+                "step {step}: {}",
+                String::from_utf8_lossy(&out)
+            );
         }
     }
 

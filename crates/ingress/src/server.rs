@@ -37,16 +37,16 @@ pub struct Snapshot {
     pub table: Table,
     /// Every backend of the table, resolved, keyed by the backend's identity (the address of
     /// its `Arc` in `table`, which the snapshot owns and never changes).
-    resolved: HashMap<usize, Resolved>,
+    resolved: foldhash::HashMap<usize, Resolved>,
     /// The per-client limits of each Ingress that has them, keyed by its policy's identity.
-    limiters: HashMap<usize, Limiter>,
+    limiters: foldhash::HashMap<usize, Limiter>,
 }
 
 impl Snapshot {
     /// A snapshot of `table` with its backends resolved through `upstreams`.
     pub fn new(table: Table, upstreams: &Upstreams) -> Snapshot {
-        let mut resolved = HashMap::new();
-        let mut limiters = HashMap::new();
+        let mut resolved = foldhash::HashMap::default();
+        let mut limiters = foldhash::HashMap::default();
         // Many paths share a Service port: each is resolved once.
         let mut cache = HashMap::new();
         for b in table.backends() {
@@ -191,9 +191,12 @@ pub type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Upstream
 /// connect timeout, and more made on demand for Ingresses with their own
 /// `proxy-connect-timeout`.
 #[derive(Debug, Clone)]
-pub struct Pools {
+pub struct Pools(Arc<PoolSet>);
+
+#[derive(Debug)]
+struct PoolSet {
     default: HashMap<BackendProtocol, Upstream>,
-    custom: Arc<Mutex<HashMap<(Duration, BackendProtocol), Upstream>>>,
+    custom: Mutex<HashMap<(Duration, BackendProtocol), Upstream>>,
 }
 
 /// ingress-nginx's default `proxy-connect-timeout`.
@@ -295,29 +298,33 @@ fn pool(connect: Duration, protocol: BackendProtocol) -> Upstream {
 
 /// A worker's pools.
 pub fn upstream_pool() -> Pools {
-    Pools {
+    Pools(Arc::new(PoolSet {
         default: PROTOCOLS
             .iter()
             .map(|p| (*p, pool(CONNECT_TIMEOUT, *p)))
             .collect(),
-        custom: Arc::default(),
-    }
+        custom: Mutex::default(),
+    }))
 }
 
 impl Pools {
-    fn get(&self, policy: &Policy) -> Upstream {
+    /// The pool for `policy`: borrowed for the common timeout, a clone of a custom one.
+    fn get(&self, policy: &Policy) -> std::borrow::Cow<'_, Upstream> {
         let protocol = policy.backend_protocol;
         if policy.connect_timeout == CONNECT_TIMEOUT
-            && let Some(p) = self.default.get(&protocol)
+            && let Some(p) = self.0.default.get(&protocol)
         {
-            return p.clone();
+            return std::borrow::Cow::Borrowed(p);
         }
-        self.custom
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((policy.connect_timeout, protocol))
-            .or_insert_with(|| pool(policy.connect_timeout, protocol))
-            .clone()
+        std::borrow::Cow::Owned(
+            self.0
+                .custom
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((policy.connect_timeout, protocol))
+                .or_insert_with(|| pool(policy.connect_timeout, protocol))
+                .clone(),
+        )
     }
 }
 
@@ -720,6 +727,7 @@ async fn gate(
             .to_owned();
         custom_error_headers(original, &mut parts.headers, &uri);
     }
+    let mut parts = Some(parts);
     let client = pools.get(policy);
     // Endpoints in turn; a connect error, or a 502/503/504 to an idempotent request, moves on
     // to the next one (only for requests without a body, which can be sent again).
@@ -743,10 +751,19 @@ async fn gate(
         else {
             return text(StatusCode::BAD_REQUEST, "bad request path\n");
         };
-        let mut out = Request::from_parts(
-            parts.clone(),
-            Empty::new().map_err(|never| match never {}).boxed(),
-        );
+        // The head is copied only when another try may still need it.
+        let head = if i + 1 == tries {
+            match parts.take() {
+                Some(p) => p,
+                None => break,
+            }
+        } else {
+            match &parts {
+                Some(p) => p.clone(),
+                None => break,
+            }
+        };
+        let mut out = Request::from_parts(head, empty_upstream());
         *out.uri_mut() = uri;
         // HTTP/1.1 upstream, or HTTP/2 for h2c and gRPC backends.
         *out.version_mut() = if policy.backend_protocol.h2() {
@@ -924,6 +941,11 @@ fn forwarded_headers(
 }
 
 fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// An empty request body for the upstream.
+fn empty_upstream() -> UpstreamBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
