@@ -462,7 +462,7 @@ mod tests {
         let mut out = Vec::new();
         tokio::io::AsyncReadExt::read_to_end(&mut g, &mut out)
             .await
-            .unwrap();
+            .expect("in-memory reads do not fail");
         out
     }
 

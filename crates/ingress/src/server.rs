@@ -195,7 +195,8 @@ pub struct Pools(Arc<PoolSet>);
 
 #[derive(Debug)]
 struct PoolSet {
-    default: HashMap<BackendProtocol, Upstream>,
+    /// By protocol, with the default connect timeout (a handful: searched in order).
+    default: Vec<(BackendProtocol, Upstream)>,
     custom: Mutex<HashMap<(Duration, BackendProtocol), Upstream>>,
 }
 
@@ -312,7 +313,7 @@ impl Pools {
     fn get(&self, policy: &Policy) -> std::borrow::Cow<'_, Upstream> {
         let protocol = policy.backend_protocol;
         if policy.connect_timeout == CONNECT_TIMEOUT
-            && let Some(p) = self.0.default.get(&protocol)
+            && let Some((_, p)) = self.0.default.iter().find(|(p, _)| *p == protocol)
         {
             return std::borrow::Cow::Borrowed(p);
         }
