@@ -31,10 +31,16 @@ pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Accepts until aborted; each connection is relayed on its own task, so it outlives a
 /// resync that replaces the endpoint set (and even this listener).
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, external: bool) {
+    // A listener on one address knows every connection's local address without asking;
+    // only a wildcard one (NodePorts on all addresses) needs getsockname.
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     loop {
         match listener.accept().await {
             Ok((conn, peer)) => {
-                let Ok(local) = conn.local_addr() else {
+                let Some(local) = bound.or_else(|| conn.local_addr().ok()) else {
                     continue;
                 };
                 // loadBalancerSourceRanges: a client outside them is turned away at once.
@@ -132,9 +138,8 @@ async fn relay(
         let addr = backends.addrs[i];
         // Counted from the dial on, so concurrent schedulers see a connection in progress.
         let _open = Open::new(&backends.active[i]);
-        match tokio::time::timeout(*timeout, TcpStream::connect(addr)).await {
+        match tokio::time::timeout(*timeout, dial(addr)).await {
             Ok(Ok(upstream)) => {
-                let _ = upstream.set_nodelay(true);
                 pin(shared, peer.ip(), addr);
                 let mut closing = shared.closing(addr);
                 tokio::select! {
@@ -157,4 +162,32 @@ async fn relay(
         tracing::debug!(service = %shared.name, %addr, "endpoint dial failed; trying the next");
     }
     Err(last_err.unwrap_or_else(|| std::io::Error::other("no endpoint answered")))
+}
+
+/// Connects to `addr` with Nagle off. A connection that became writable with no error or
+/// hang-up flagged is established, so the success path skips tokio's `SO_ERROR` query; the
+/// error is fetched only when the event says the connect failed.
+async fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        None,
+    )?;
+    socket.set_tcp_nodelay(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    let ready = stream
+        .ready(tokio::io::Interest::WRITABLE | tokio::io::Interest::ERROR)
+        .await?;
+    if ready.is_writable() && !ready.is_write_closed() && !ready.is_error() {
+        return Ok(stream);
+    }
+    Err(stream
+        .take_error()?
+        .unwrap_or_else(|| std::io::ErrorKind::ConnectionRefused.into()))
 }

@@ -39,39 +39,41 @@ async fn write_all(to: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
 
 /// Copies from `from` to `to` through a buffer until `from` ends (`true`) or a read fills the
 /// buffer (`false`: bulk, the caller goes on with splice).
-/// With `eager`, the first read is tried before waiting for readiness: a new client's request
-/// is usually there already, and this saves a round through the event loop.
-async fn copy_until_bulk(
-    from: &TcpStream,
-    to: &TcpStream,
-    eager: bool,
-    total: &mut u64,
-) -> io::Result<bool> {
-    let mut buf = vec![0u8; COPY_BUF];
-    let mut first = eager;
+/// The buffer is read into while uninitialized, so a connection never pays for zeroing it.
+/// Every read goes through tokio's readiness, which the first wait usually finds set already
+/// (the client's request arrives while the upstream connect is in flight); reading around it
+/// would leave that readiness stale and cost a failed read later.
+async fn copy_until_bulk(from: &TcpStream, to: &TcpStream, total: &mut u64) -> io::Result<bool> {
+    let mut buf = Vec::with_capacity(COPY_BUF);
     loop {
-        let read = if std::mem::take(&mut first) {
-            nix::sys::socket::recv(
-                from.as_raw_fd(),
-                &mut buf,
-                nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-            )
-            .map_err(errno)
-        } else {
-            from.readable().await?;
-            from.try_read(&mut buf)
-        };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+        from.readable().await?;
+        buf.clear();
+        // A read shorter than the buffer drained the socket (epoll is edge-triggered), so it
+        // is reported to the outer `try_io` as WouldBlock, which clears the readiness it
+        // sampled before the read, exactly as tokio's own `poll_read` does. Without this the
+        // next wait would find the readiness still set and pay for a read that fails.
+        let mut got = None;
+        let read = from.try_io(Interest::READABLE, || {
+            let n = from.try_read_buf(&mut buf)?;
+            got = Some(n);
+            if n > 0 && n < COPY_BUF {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        });
+        let n = match (read, got) {
+            (_, Some(n)) => n,
+            (Ok(n), None) => n,
+            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (Err(e), None) => return Err(e),
         };
         if n == 0 {
             return Ok(true);
         }
-        write_all(to, &buf[..n]).await?;
+        write_all(to, &buf).await?;
         *total += n as u64;
-        if n == buf.len() {
+        if n == COPY_BUF {
             return Ok(false);
         }
     }
@@ -80,15 +82,10 @@ async fn copy_until_bulk(
 /// Moves bytes from `from` to `to` until `from` ends, then half-closes `to`.
 /// `done` counts the directions that have ended: when this one ends last, the caller closes
 /// both sockets at once, which sends the FIN without a separate shutdown.
-async fn one_way(
-    from: &TcpStream,
-    to: &TcpStream,
-    eager: bool,
-    done: &AtomicU8,
-) -> io::Result<u64> {
+async fn one_way(from: &TcpStream, to: &TcpStream, done: &AtomicU8) -> io::Result<u64> {
     let mut total = 0u64;
     let result = async {
-        if !copy_until_bulk(from, to, eager, &mut total).await? {
+        if !copy_until_bulk(from, to, &mut total).await? {
             splice_all(from, to, &mut total).await?;
         }
         Ok(total)
@@ -135,10 +132,9 @@ async fn splice_all(from: &TcpStream, to: &TcpStream, total: &mut u64) -> io::Re
 }
 
 /// Relays `a` ⇄ `b` until both directions have ended.
-/// `a` is the client, whose first bytes are read without waiting.
 pub(crate) async fn relay(a: &TcpStream, b: &TcpStream) -> io::Result<()> {
     let done = AtomicU8::new(0);
-    let (up, down) = tokio::join!(one_way(a, b, true, &done), one_way(b, a, false, &done));
+    let (up, down) = tokio::join!(one_way(a, b, &done), one_way(b, a, &done));
     up?;
     down?;
     Ok(())
