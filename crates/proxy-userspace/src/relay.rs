@@ -167,7 +167,7 @@ async fn relay(
 /// Connects to `addr` with Nagle off. A connection that became writable with no error or
 /// hang-up flagged is established, so the success path skips tokio's `SO_ERROR` query; the
 /// error is fetched only when the event says the connect failed.
-async fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
+pub(crate) async fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(
         Domain::for_address(addr),

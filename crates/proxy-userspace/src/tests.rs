@@ -115,3 +115,55 @@ fn source_ranges_match_by_prefix() {
     assert_eq!(parse_range("fe80::/64"), None);
     assert_eq!(parse_range("10.0.0.0/40"), None);
 }
+
+/// A relayed exchange in both shapes the relay takes: a short request copied through the
+/// buffer, then an answer big enough to switch that direction to splice. The client's
+/// half-close reaches the upstream, which answers only after its EOF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_carries_half_close_and_bulk_both_ways() {
+    const ANSWER: usize = 3 << 20;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up_addr = upstream.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.expect("accept");
+        let mut request = Vec::new();
+        s.read_to_end(&mut request).await.expect("read request");
+        assert_eq!(request, b"ping");
+        let answer: Vec<u8> = (0..ANSWER).map(|i| (i % 251) as u8).collect();
+        s.write_all(&answer).await.expect("answer");
+    });
+    let front = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let front_addr = front.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (client, _) = front.accept().await.expect("accept");
+        let upstream = relay::dial(up_addr).await.expect("dial");
+        splice::relay(&client, &upstream).await.expect("relay");
+    });
+    let mut c = tokio::net::TcpStream::connect(front_addr)
+        .await
+        .expect("connect");
+    c.write_all(b"ping").await.expect("write");
+    c.shutdown().await.expect("half-close");
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got))
+        .await
+        .expect("the relay ends with the upstream's EOF")
+        .expect("read");
+    assert_eq!(got.len(), ANSWER);
+    assert!(got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+}
+
+/// A dial to a port nobody listens on fails with the connect's own error, which the relay
+/// needs to move on to the next endpoint.
+#[tokio::test]
+async fn dialing_a_closed_port_is_refused() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    let err = relay::dial(addr).await.expect_err("nobody listens");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}
