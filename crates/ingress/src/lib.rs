@@ -17,6 +17,7 @@ pub mod annotations;
 pub mod balance;
 pub mod build;
 pub mod guard;
+pub mod h1;
 pub mod idle;
 pub mod metrics;
 pub mod routes;

@@ -24,11 +24,14 @@ use crate::balance::{Limiter, Resolved, cookie_value};
 use crate::routes::{Backend, Route, Table, rewrite};
 use crate::upstreams::{NoUpstream, Upstreams};
 
-/// Bodies both ways.
-pub type Body = BoxBody<Bytes, hyper::Error>;
+/// A body's error: hyper's, the body-size limit's, or the lean upstream client's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Request bodies sent upstream (their errors include the body-size limit's).
-pub type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// Bodies both ways.
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// Request bodies sent upstream.
+pub type UpstreamBody = Body;
 
 /// What requests are routed by; replaced whole on every change.
 #[derive(Debug, Default)]
@@ -197,6 +200,8 @@ pub struct Pools(Arc<PoolSet>);
 struct PoolSet {
     /// By protocol, with the default connect timeout (a handful: searched in order).
     default: Vec<(BackendProtocol, Upstream)>,
+    /// The lean client's idle connections (plain HTTP/1.1, bodiless requests).
+    h1: Arc<crate::h1::Pool>,
     custom: Mutex<HashMap<(Duration, BackendProtocol), Upstream>>,
 }
 
@@ -304,6 +309,7 @@ pub fn upstream_pool() -> Pools {
             .iter()
             .map(|p| (*p, pool(CONNECT_TIMEOUT, *p)))
             .collect(),
+        h1: Arc::default(),
         custom: Mutex::default(),
     }))
 }
@@ -737,50 +743,73 @@ async fn gate(
     let mut body = Some(body);
     let tries = if bodyless { addrs.len().min(3) } else { 1 };
     let mut timed_out = false;
+    // Plain HTTP/1.1 without a body or an upgrade (most traffic) takes the lean client.
+    let lean = policy.backend_protocol == BackendProtocol::Http && bodyless && upgrade.is_none();
     for i in 0..tries {
         let at = (start + i) % addrs.len();
         let addr = addrs[at];
-        let Ok(uri) = Uri::builder()
-            .scheme(if policy.backend_protocol.tls() {
-                "https"
-            } else {
-                "http"
-            })
-            .authority(addr.to_string())
-            .path_and_query(path_and_query.as_str())
-            .build()
-        else {
-            return text(StatusCode::BAD_REQUEST, "bad request path\n");
-        };
-        // The head is copied only when another try may still need it.
-        let head = if i + 1 == tries {
-            match parts.take() {
-                Some(p) => p,
-                None => break,
-            }
-        } else {
-            match &parts {
-                Some(p) => p.clone(),
-                None => break,
-            }
-        };
-        let mut out = Request::from_parts(head, empty_upstream());
-        *out.uri_mut() = uri;
-        // HTTP/1.1 upstream, or HTTP/2 for h2c and gRPC backends.
-        *out.version_mut() = if policy.backend_protocol.h2() {
-            hyper::Version::HTTP_2
-        } else {
-            hyper::Version::HTTP_11
-        };
-        if !bodyless && let Some(b) = body.take() {
-            // proxy-body-size for a body of no declared length: counted as it streams.
-            *out.body_mut() = match policy.body_limit {
-                Some(limit) => http_body_util::Limited::new(b, limit as usize).boxed(),
-                None => b.map_err(Into::into).boxed(),
-            };
-        }
         let inflight = resolved.start(at);
-        match tokio::time::timeout(policy.read_timeout, client.request(out)).await {
+        let answer = if lean {
+            let Some(head) = &parts else { break };
+            let sent = crate::h1::request(
+                &pools.0.h1,
+                addr,
+                policy.connect_timeout,
+                head,
+                &path_and_query,
+                idempotent,
+            );
+            tokio::time::timeout(policy.read_timeout, sent)
+                .await
+                .map(|r| r.map(|resp| resp.map(|b| b.boxed())))
+        } else {
+            let Ok(uri) = Uri::builder()
+                .scheme(if policy.backend_protocol.tls() {
+                    "https"
+                } else {
+                    "http"
+                })
+                .authority(addr.to_string())
+                .path_and_query(path_and_query.as_str())
+                .build()
+            else {
+                return text(StatusCode::BAD_REQUEST, "bad request path\n");
+            };
+            // The head is copied only when another try may still need it.
+            let head = if i + 1 == tries {
+                match parts.take() {
+                    Some(p) => p,
+                    None => break,
+                }
+            } else {
+                match &parts {
+                    Some(p) => p.clone(),
+                    None => break,
+                }
+            };
+            let mut out = Request::from_parts(head, empty());
+            *out.uri_mut() = uri;
+            // HTTP/1.1 upstream, or HTTP/2 for h2c and gRPC backends.
+            *out.version_mut() = if policy.backend_protocol.h2() {
+                hyper::Version::HTTP_2
+            } else {
+                hyper::Version::HTTP_11
+            };
+            if !bodyless && let Some(b) = body.take() {
+                // proxy-body-size for a body of no declared length: counted as it streams.
+                *out.body_mut() = match policy.body_limit {
+                    Some(limit) => http_body_util::Limited::new(b, limit as usize).boxed(),
+                    None => b.map_err(Into::into).boxed(),
+                };
+            }
+            tokio::time::timeout(policy.read_timeout, client.request(out))
+                .await
+                .map(|r| {
+                    r.map(|resp| resp.map(|b| b.map_err(Into::into).boxed()))
+                        .map_err(BoxError::from)
+                })
+        };
+        match answer {
             Ok(Ok(mut resp)) => {
                 inflight.responded();
                 let retry =
@@ -799,7 +828,6 @@ async fn gate(
                         }
                     });
                 }
-                let mut resp = resp.map(|b| b.boxed());
                 resp.extensions_mut().insert(Served {
                     backend: backend.clone(),
                     upstream: Some(addr),
@@ -818,7 +846,7 @@ async fn gate(
             }
             Ok(Err(e)) => {
                 tracing::debug!(%addr, err = %e, "ingress: upstream failed");
-                if over_limit(&e) {
+                if over_limit(e.as_ref()) {
                     return text(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "413 Request Entity Too Large\n",
@@ -942,11 +970,6 @@ fn forwarded_headers(
 }
 
 fn empty() -> Body {
-    Empty::new().map_err(|never| match never {}).boxed()
-}
-
-/// An empty request body for the upstream.
-fn empty_upstream() -> UpstreamBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
