@@ -28,6 +28,13 @@ mod pty;
 mod streams;
 mod worker;
 
+/// Ends the containers an agent with data directory `data_dir` left running (a `knet up` that
+/// was killed with SIGKILL): every process group it recorded is killed. The next agent on that
+/// directory does the same at its start.
+pub fn reap_left_behind(data_dir: &std::path::Path) {
+    process::reap_recorded(&data_dir.join("run"));
+}
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;

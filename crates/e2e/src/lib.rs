@@ -439,6 +439,8 @@ impl Drop for Knet {
             let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
         }
         self.kill9();
+        // Killed, knet could not stop its pods; they would outlive the test.
+        agent::reap_left_behind(self.dir.path());
         if std::env::var_os("KNET_E2E_KEEP").is_some() {
             // Keep the data directory (logs, store) for a post-mortem.
             let dir = std::mem::replace(&mut self.dir, tempfile::TempDir::new().expect("tempdir"));
