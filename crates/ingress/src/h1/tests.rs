@@ -59,16 +59,14 @@ fn parts(method: &str, headers: &[(&str, &str)]) -> hyper::http::request::Parts 
     b.body(()).expect("request").into_parts().0
 }
 
+/// Sends a bodiless `method` request for `/x` through `pool`.
+async fn send(pool: &Arc<Pool>, addr: SocketAddr, method: &str) -> Result<Response<H1Body>, Error> {
+    let head = parts(method, &[("host", "h")]);
+    request(pool, addr, Duration::from_secs(1), &head, "/x", true).await
+}
+
 async fn get(pool: &Arc<Pool>, addr: SocketAddr, method: &str) -> Result<(u16, Bytes), Error> {
-    let resp = request(
-        pool,
-        addr,
-        Duration::from_secs(1),
-        &parts(method, &[("host", "h")]),
-        "/x",
-        true,
-    )
-    .await?;
+    let resp = send(pool, addr, method).await?;
     let code = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
     Ok((code, body))
@@ -94,16 +92,7 @@ async fn chunked_bodies_are_decoded_with_extensions_and_trailers() {
     let (addr, conns) = upstream(vec![Some(answer), Some(answer)]).await;
     let pool = Arc::new(Pool::default());
     for _ in 0..2 {
-        let resp = request(
-            &pool,
-            addr,
-            Duration::from_secs(1),
-            &parts("GET", &[]),
-            "/",
-            true,
-        )
-        .await
-        .expect("answer");
+        let resp = send(&pool, addr, "GET").await.expect("answer");
         assert!(resp.headers().get("transfer-encoding").is_none());
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         assert_eq!(&body[..], b"hello, world");
@@ -116,16 +105,7 @@ async fn a_body_without_length_runs_to_close_and_is_not_pooled() {
     let answer = "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it";
     let (addr, _) = upstream(vec![Some(answer), None]).await;
     let pool = Arc::new(Pool::default());
-    let resp = request(
-        &pool,
-        addr,
-        Duration::from_secs(1),
-        &parts("GET", &[]),
-        "/",
-        true,
-    )
-    .await
-    .expect("answer");
+    let resp = send(&pool, addr, "GET").await.expect("answer");
     assert!(resp.headers().get("connection").is_none());
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     assert_eq!(&body[..], b"all of it");
@@ -147,16 +127,7 @@ async fn interim_answers_are_skipped_and_head_has_no_body() {
         get(&pool, addr, "GET").await.expect("answer"),
         (201, Bytes::from_static(b"ok"))
     );
-    let resp = request(
-        &pool,
-        addr,
-        Duration::from_secs(1),
-        &parts("HEAD", &[]),
-        "/",
-        true,
-    )
-    .await
-    .expect("answer");
+    let resp = send(&pool, addr, "HEAD").await.expect("answer");
     assert_eq!(resp.headers()["content-length"], "1000");
     assert!(hyper::body::Body::is_end_stream(resp.body()));
     drop(resp);
