@@ -971,6 +971,8 @@ async fn routable(args: &RoutableArgs) -> anyhow::Result<()> {
         .parse()?;
     let addr = SocketAddr::new(ip, 80);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+        Api::namespaced(client.clone(), ns);
     let scale = |n: i32| {
         let deployments = deployments.clone();
         async move {
@@ -1010,9 +1012,24 @@ async fn routable(args: &RoutableArgs) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        delays.push(ms(seen_ready.elapsed()));
+        let delay = ms(seen_ready.elapsed());
+        eprintln!("round {round}: ready to routable {delay:.3} ms");
+        delays.push(delay);
         scale(0).await?;
-        while answers(addr).await {
+        // The next round starts once the old pod is out of the EndpointSlice and the
+        // ClusterIP refuses. A refusal alone can come from the old pod itself (its process
+        // gone, its network not yet): the next round's first connection could then still be
+        // sent to it while the proxy removes it, which measures the removal, not the Ready.
+        loop {
+            let empty = slices
+                .list(&ListParams::default().labels("kubernetes.io/service-name=one"))
+                .await?
+                .items
+                .iter()
+                .all(|s| s.endpoints.is_empty());
+            if empty && !answers(addr).await {
+                break;
+            }
             if Instant::now() > deadline + Duration::from_secs(30) {
                 bail!("round {round}: ClusterIP still answers after scaling to 0");
             }
