@@ -164,7 +164,7 @@ pub struct Rejected {
 }
 
 /// Host part of a Host header: lowercase, without the port.
-pub fn normalize_host(host: &str) -> String {
+pub fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
     let h = if let Some(rest) = host.strip_prefix('[') {
         // [v6]:port
         rest.split(']').next().unwrap_or(rest)
@@ -173,7 +173,13 @@ pub fn normalize_host(host: &str) -> String {
             .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
             .map_or(host, |(h, _)| h)
     };
-    h.trim_end_matches('.').to_ascii_lowercase()
+    let h = h.trim_end_matches('.');
+    // Most hosts arrive in lower case already; only the others are copied.
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(h)
+    }
 }
 
 impl Table {
@@ -310,7 +316,7 @@ impl Table {
     /// The backend for `host` (a Host header) and `path` (without the query).
     pub fn lookup(&self, host: &str, path: &str) -> Option<Found<'_>> {
         let host = normalize_host(host);
-        let routes = self.exact.get(&host).or_else(|| {
+        let routes = self.exact.get(host.as_ref()).or_else(|| {
             host.split_once('.')
                 .and_then(|(_, suffix)| self.wildcard.get(suffix))
         });

@@ -375,7 +375,7 @@ fn https_location(shared: &Shared, host: &str, uri: &Uri, preserve_slash: bool) 
     let port = shared.https_port.load(Ordering::Relaxed);
     let name = crate::routes::normalize_host(host);
     let authority = if port == 443 {
-        name
+        name.into_owned()
     } else {
         format!("{name}:{port}")
     };
@@ -516,9 +516,9 @@ pub async fn handle(
     let Some(found) = snapshot.table.lookup(&host, &path) else {
         return text(StatusCode::NOT_FOUND, "default backend - 404\n");
     };
-    let name = crate::routes::normalize_host(&host);
     // HSTS on HTTPS answers for hosts with their own certificate, as ingress-nginx sends it.
-    let hsts = conn.tls && shared.hsts.is_some() && shared.tls.has(&name);
+    let hsts =
+        conn.tls && shared.hsts.is_some() && shared.tls.has(&crate::routes::normalize_host(&host));
     let mut resp = gate(shared, &snapshot, &found, conn, req, &host, &path, pools).await;
     // The backend's metrics, found by label once per snapshot.
     let handles = |b: &Arc<Backend>| {
@@ -575,8 +575,10 @@ async fn gate(
         return redirect(*code, to);
     }
     // ssl-redirect (hosts with a certificate) and force-ssl-redirect: 308 to HTTPS.
-    let name = crate::routes::normalize_host(host);
-    if !conn.tls && (policy.force_ssl_redirect || (policy.ssl_redirect && shared.tls.has(&name))) {
+    if !conn.tls
+        && (policy.force_ssl_redirect
+            || (policy.ssl_redirect && shared.tls.has(&crate::routes::normalize_host(host))))
+    {
         // Behind a trusted proxy the client's own host is the first X-Forwarded-Host.
         let forwarded = shared
             .use_forwarded_headers
@@ -946,7 +948,7 @@ fn forwarded_headers(
             ("x-forwarded-port", conn.port.to_string()),
             ("x-forwarded-host", host.to_owned()),
         ] {
-            if given(headers, n).is_none() {
+            if !headers.contains_key(n) {
                 set(headers, n, &v);
             }
         }
@@ -964,7 +966,7 @@ fn forwarded_headers(
         set(headers, "x-forwarded-host", host);
     }
     set(headers, "x-real-ip", &peer);
-    if given(headers, "x-request-id").is_none() {
+    if !headers.contains_key("x-request-id") {
         set(headers, "x-request-id", &request_id());
     }
 }
