@@ -26,7 +26,7 @@ use bytes::{Buf as _, Bytes, BytesMut};
 use hyper::body::Frame;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Response, StatusCode};
-use tokio::io::{AsyncWriteExt as _, Interest};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
 /// An upstream failure: the caller answers 502 (or tries the next endpoint).
@@ -108,31 +108,16 @@ impl Pool {
     }
 }
 
-/// Reads what `s` has into `buf`. A read shorter than the room offered drained the socket
-/// (epoll is edge-triggered), so it is reported to the outer `try_io` as WouldBlock, which
-/// clears the readiness sampled before the read, as tokio's own `poll_read` does; the next
-/// read then waits for an event instead of failing with EAGAIN first.
-fn poll_fill(s: &TcpStream, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(s.poll_read_ready(cx))?;
-        buf.reserve(READ_CHUNK);
-        let room = buf.capacity() - buf.len();
-        let mut got = None;
-        let read = s.try_io(Interest::READABLE, || {
-            let n = s.try_read_buf(buf)?;
-            got = Some(n);
-            if n > 0 && n < room {
-                Err(io::ErrorKind::WouldBlock.into())
-            } else {
-                Ok(n)
-            }
-        });
-        match (read, got) {
-            (_, Some(n)) | (Ok(n), None) => return Poll::Ready(Ok(n)),
-            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            (Err(e), None) => return Poll::Ready(Err(e)),
-        }
-    }
+/// Reads what `s` has into `buf` (at least `READ_CHUNK` of room). Through tokio's
+/// `poll_read`, which takes a short read as a drained socket and clears its readiness, so the
+/// next read waits for an event instead of failing with EAGAIN first.
+fn poll_fill(
+    s: &mut TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    buf.reserve(READ_CHUNK);
+    tokio_util::io::poll_read_buf(Pin::new(s), cx, buf)
 }
 
 /// The request head in HTTP/1.1 form. Several Cookie fields (as HTTP/2 sends them) become
@@ -511,7 +496,7 @@ impl hyper::body::Body for H1Body {
                     return Poll::Ready(Some(Err(e)));
                 }
             }
-            let Some(s) = &this.stream else {
+            let Some(s) = &mut this.stream else {
                 return Poll::Ready(None);
             };
             match ready!(poll_fill(s, cx, &mut this.buf)) {

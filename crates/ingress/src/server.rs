@@ -27,11 +27,8 @@ use crate::upstreams::{NoUpstream, Upstreams};
 /// A body's error: hyper's, the body-size limit's, or the lean upstream client's.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Bodies both ways.
+/// Bodies both ways, to the client and to the upstream.
 pub type Body = BoxBody<Bytes, BoxError>;
-
-/// Request bodies sent upstream.
-pub type UpstreamBody = Body;
 
 /// What requests are routed by; replaced whole on every change.
 #[derive(Debug, Default)]
@@ -187,7 +184,7 @@ fn request_id() -> String {
 }
 
 /// An upstream connection pool (plain HTTP, or TLS for HTTPS and GRPCS backends).
-pub type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamBody>;
+pub type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
 /// The upstream pools of one worker thread (each worker has its own, so a pooled connection is
 /// always driven by the thread that uses it): one per backend protocol with the default

@@ -120,7 +120,7 @@ pub(crate) fn pin(shared: &Shared, client: std::net::IpAddr, addr: SocketAddr) {
 }
 
 async fn relay(
-    client: TcpStream,
+    mut client: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
     shared: &Shared,
@@ -139,11 +139,11 @@ async fn relay(
         // Counted from the dial on, so concurrent schedulers see a connection in progress.
         let _open = Open::new(&backends.active[i]);
         match tokio::time::timeout(*timeout, dial(addr)).await {
-            Ok(Ok(upstream)) => {
+            Ok(Ok(mut upstream)) => {
                 pin(shared, peer.ip(), addr);
                 let mut closing = shared.closing(addr);
                 tokio::select! {
-                    copied = crate::splice::relay(&client, &upstream) => {
+                    copied = crate::splice::relay(&mut client, &mut upstream) => {
                         copied?;
                     }
                     // The endpoint left its Service and the grace period is over.

@@ -10,8 +10,9 @@ use std::os::fd::AsRawFd as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
-use tokio::io::Interest;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 
 /// The most moved per splice call (the default pipe capacity).
 const CHUNK: usize = 1 << 16;
@@ -23,55 +24,24 @@ fn errno(e: nix::Error) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
-/// Writes all of `buf` to `to`.
-async fn write_all(to: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        to.writable().await?;
-        match to.try_write(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(m) => buf = &buf[m..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Copies from `from` to `to` through a buffer until `from` ends (`true`) or a read fills the
 /// buffer (`false`: bulk, the caller goes on with splice).
 /// The buffer is read into while uninitialized, so a connection never pays for zeroing it.
-/// Every read goes through tokio's readiness, which the first wait usually finds set already
-/// (the client's request arrives while the upstream connect is in flight); reading around it
-/// would leave that readiness stale and cost a failed read later.
-async fn copy_until_bulk(from: &TcpStream, to: &TcpStream, total: &mut u64) -> io::Result<bool> {
+/// Reads go through tokio's `poll_read`, which takes a short read as a drained socket and
+/// clears its readiness, so the next read waits for an event instead of failing with EAGAIN.
+async fn copy_until_bulk(
+    from: &mut ReadHalf<'_>,
+    to: &mut WriteHalf<'_>,
+    total: &mut u64,
+) -> io::Result<bool> {
     let mut buf = Vec::with_capacity(COPY_BUF);
     loop {
-        from.readable().await?;
         buf.clear();
-        // A read shorter than the buffer drained the socket (epoll is edge-triggered), so it
-        // is reported to the outer `try_io` as WouldBlock, which clears the readiness it
-        // sampled before the read, exactly as tokio's own `poll_read` does. Without this the
-        // next wait would find the readiness still set and pay for a read that fails.
-        let mut got = None;
-        let read = from.try_io(Interest::READABLE, || {
-            let n = from.try_read_buf(&mut buf)?;
-            got = Some(n);
-            if n > 0 && n < COPY_BUF {
-                Err(io::ErrorKind::WouldBlock.into())
-            } else {
-                Ok(n)
-            }
-        });
-        let n = match (read, got) {
-            (_, Some(n)) => n,
-            (Ok(n), None) => n,
-            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            (Err(e), None) => return Err(e),
-        };
+        let n = from.read_buf(&mut buf).await?;
         if n == 0 {
             return Ok(true);
         }
-        write_all(to, &buf).await?;
+        to.write_all(&buf).await?;
         *total += n as u64;
         if n == COPY_BUF {
             return Ok(false);
@@ -82,18 +52,23 @@ async fn copy_until_bulk(from: &TcpStream, to: &TcpStream, total: &mut u64) -> i
 /// Moves bytes from `from` to `to` until `from` ends, then half-closes `to`.
 /// `done` counts the directions that have ended: when this one ends last, the caller closes
 /// both sockets at once, which sends the FIN without a separate shutdown.
-async fn one_way(from: &TcpStream, to: &TcpStream, done: &AtomicU8) -> io::Result<u64> {
+async fn one_way(
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
+    done: &AtomicU8,
+) -> io::Result<u64> {
     let mut total = 0u64;
     let result = async {
-        if !copy_until_bulk(from, to, &mut total).await? {
-            splice_all(from, to, &mut total).await?;
+        if !copy_until_bulk(&mut from, &mut to, &mut total).await? {
+            splice_all(from.as_ref(), to.as_ref(), &mut total).await?;
         }
         Ok(total)
     }
     .await;
     if done.fetch_add(1, Ordering::Relaxed) == 0 {
         // Half-close: the other side sees EOF, and may still answer.
-        let _ = nix::sys::socket::shutdown(to.as_raw_fd(), nix::sys::socket::Shutdown::Write);
+        let fd = to.as_ref().as_raw_fd();
+        let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write);
     }
     result
 }
@@ -132,9 +107,10 @@ async fn splice_all(from: &TcpStream, to: &TcpStream, total: &mut u64) -> io::Re
 }
 
 /// Relays `a` ⇄ `b` until both directions have ended.
-pub(crate) async fn relay(a: &TcpStream, b: &TcpStream) -> io::Result<()> {
+pub(crate) async fn relay(a: &mut TcpStream, b: &mut TcpStream) -> io::Result<()> {
     let done = AtomicU8::new(0);
-    let (up, down) = tokio::join!(one_way(a, b, &done), one_way(b, a, &done));
+    let ((ar, aw), (br, bw)) = (a.split(), b.split());
+    let (up, down) = tokio::join!(one_way(ar, bw, &done), one_way(br, aw, &done));
     up?;
     down?;
     Ok(())

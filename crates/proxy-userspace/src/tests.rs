@@ -139,9 +139,11 @@ async fn relay_carries_half_close_and_bulk_both_ways() {
         .expect("bind");
     let front_addr = front.local_addr().expect("addr");
     tokio::spawn(async move {
-        let (client, _) = front.accept().await.expect("accept");
-        let upstream = relay::dial(up_addr).await.expect("dial");
-        splice::relay(&client, &upstream).await.expect("relay");
+        let (mut client, _) = front.accept().await.expect("accept");
+        let mut upstream = relay::dial(up_addr).await.expect("dial");
+        splice::relay(&mut client, &mut upstream)
+            .await
+            .expect("relay");
     });
     let mut c = tokio::net::TcpStream::connect(front_addr)
         .await
