@@ -17,14 +17,18 @@
 #      close`; wrk does not resume sessions), both with the same self-signed certificate;
 #   6. p99 at 80 % load: `h2load --h1 -c50 --rps R` at 80 % of each server's median keep-alive
 #      peak, p99 from h2load's per-request log.
+# Tests 1 and 2 also run against two HAProxy configurations in front of the same backend, as
+# reference points: `mode http` (a second L7 peer), and `mode tcp`, which relays bytes and parses
+# nothing. The TCP relay is the floor of what any proxy costs here: an L7 proxy does all of its
+# work and more, so its rate bounds what an L7 proxy can reach on this machine.
 # Raw output: $BENCH_WORK (default target/bench-ingress).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3} DURATION=${DURATION:-8s}
-for cmd in wrk nginx kubectl curl h2load openssl; do
+for cmd in wrk nginx haproxy kubectl curl h2load openssl; do
   command -v "$cmd" >/dev/null || {
-    echo "$cmd is required (apt-get install -y wrk nginx-light nghttp2-client openssl)" >&2
+    echo "$cmd is required (apt-get install -y wrk nginx-light haproxy nghttp2-client openssl)" >&2
     exit 1
   }
 done
@@ -37,6 +41,7 @@ bench_work target/bench-ingress
 
 ECHO=127.218.0.1:8080 KNET_HTTP=127.218.0.2:8080 NGINX=127.218.0.3:8080
 KNET_HTTPS=127.218.0.2:8443 NGINX_HTTPS=127.218.0.3:8443 NGINX_H2C=127.218.0.3:8081
+HAPROXY_HTTP=127.218.0.4:8080 HAPROXY_TCP=127.218.0.5:8080
 openssl req -x509 -nodes -days 2 -newkey rsa:2048 -keyout "$WORK/tls.key" -out "$WORK/tls.crt" \
   -subj /CN=bench.local -addext subjectAltName=DNS:bench.local 2>/dev/null
 
@@ -136,7 +141,53 @@ nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" </dev/null >"$WORK/nginx/stdo
 PIDS+=("$!")
 for _ in $(seq 50); do curl -sf -H 'Host: bench.local' "http://$NGINX/" >/dev/null && break; sleep 0.1; done
 
-addr_of() { if [ "$1" = knet ]; then echo "$KNET_HTTP"; else echo "$NGINX"; fi; }
+echo "== HAProxy, mode http on $HAPROXY_HTTP and mode tcp on $HAPROXY_TCP"
+mkdir -p "$WORK/haproxy"
+cat >"$WORK/haproxy/haproxy.cfg" <<EOF
+global
+  nbthread 2
+  maxconn 9000
+defaults
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend http
+  mode http
+  bind $HAPROXY_HTTP
+  option forwardfor
+  http-request set-header X-Real-IP %[src]
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header X-Forwarded-Port %[dst_port]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Scheme http
+  http-request set-header X-Request-ID %[uuid]
+  default_backend http
+backend http
+  mode http
+  http-reuse always
+  server echo $ECHO
+frontend tcp
+  mode tcp
+  bind $HAPROXY_TCP
+  default_backend tcp
+backend tcp
+  mode tcp
+  server echo $ECHO
+EOF
+haproxy -f "$WORK/haproxy/haproxy.cfg" </dev/null >"$WORK/haproxy/stdout" 2>"$WORK/haproxy/stderr" &
+PIDS+=("$!")
+for a in "$HAPROXY_HTTP" "$HAPROXY_TCP"; do
+  for _ in $(seq 50); do curl -sf -H 'Host: bench.local' "http://$a/" >/dev/null && break; sleep 0.1; done
+done
+
+addr_of() {
+  case $1 in
+    knet) echo "$KNET_HTTP" ;;
+    nginx) echo "$NGINX" ;;
+    haproxy-http) echo "$HAPROXY_HTTP" ;;
+    haproxy-tcp) echo "$HAPROXY_TCP" ;;
+  esac
+}
 h2c_of() { if [ "$1" = knet ]; then echo "$KNET_HTTP"; else echo "$NGINX_H2C"; fi; }
 tls_of() { if [ "$1" = knet ]; then echo "$KNET_HTTPS"; else echo "$NGINX_HTTPS"; fi; }
 # wrk's p99 as milliseconds.
@@ -177,8 +228,11 @@ echo "== $RUNS rounds (wrk -t2 -c50 -d$DURATION)"
 for r in $(seq "$RUNS"); do
   order="knet nginx"
   [ $((r % 2)) = 0 ] && order="nginx knet"
-  for t in $order; do run keepalive "$t" "$r"; done
-  for t in $order; do run newconn "$t" "$r" -H 'Connection: close'; done
+  # The HTTP/1.1 tests add the two HAProxy reference points, in an order rotated per round.
+  all="knet nginx haproxy-http haproxy-tcp"
+  for _ in $(seq $((r - 1))); do all="${all#* } ${all%% *}"; done
+  for t in $all; do run keepalive "$t" "$r"; done
+  for t in $all; do run newconn "$t" "$r" -H 'Connection: close'; done
   for t in $order; do run_h2 "$t" "$r"; done
   for t in $order; do run_tls https "$t" "$r"; done
   for t in $order; do run_tls https-newconn "$t" "$r" -H 'Connection: close'; done
@@ -208,6 +262,15 @@ for kind in keepalive newconn h2c https https-newconn; do
   k=$(summary "$kind target=knet" rps 0 | cut -d' ' -f1)
   n=$(summary "$kind target=nginx" rps 0 | cut -d' ' -f1)
   echo "$kind knet/nginx = $(awk -v a="$k" -v b="$n" 'BEGIN {printf "%.2f", a / b}')  (goal ≥ 1.2)"
+  case $kind in
+    keepalive | newconn)
+      for t in haproxy-http haproxy-tcp; do
+        h=$(summary "$kind target=$t" rps 0 | cut -d' ' -f1)
+        echo "$kind $t: $(summary "$kind target=$t" rps 0) req/s, p99 $(summary "$kind target=$t" p99_ms 2) ms;" \
+          "$t/nginx = $(awk -v a="$h" -v b="$n" 'BEGIN {printf "%.2f", a / b}')"
+      done
+      ;;
+  esac
 done
 for t in knet nginx; do
   echo "p99 at 80 % load, $t: $(summary "at80 target=$t" p99_ms 3) ms"

@@ -73,6 +73,10 @@ trap proxy_cleanup EXIT
 # killing $! would leave cmd running; `ip netns exec NS cmd &` execs, so $! is cmd.
 ns() { ip netns exec "$NS" "$@"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The whole machine's CPU ticks from /proc/stat: "busy steal total", where busy is everything but
+# idle, iowait and steal (time the hypervisor gave to someone else).
+machine() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
+  print t - $5 - $6 - $9, $9, t }' /proc/stat; }
 # "PAWSTimewait TCPSynRetrans" of the namespace, from /proc/net/netstat (per namespace).
 tcpext() {
   ns awk '/^TcpExt:/ {
@@ -258,7 +262,9 @@ measure() {
   if [ -n "$pid" ]; then p0=$(ticks "$pid"); fi
   n0=$(ticks "$NGINX_WORKER")
   t0=$(tcpext)
+  m0=$(machine)
   out=$(ns timeout 60 wrk "$@" 2>&1) || { echo "$out" >&2; echo "wrk failed" >&2; exit 1; }
+  m1=$(machine)
   t1=$(tcpext)
   if [ -n "$pid" ]; then p1=$(ticks "$pid"); fi
   n1=$(ticks "$NGINX_WORKER")
@@ -273,6 +279,10 @@ measure() {
     "socket_errors=${errs:-0} non2xx=${non2xx:-0}" \
     "proxy_cpu_pct=$(awk -v a="$p0" -v b="$p1" -v hz="$HZ" -v d="${DURATION%s}" 'BEGIN {printf "%.0f", (b-a)*100/hz/d}')" \
     "nginx_cpu_pct=$(awk -v a="$n0" -v b="$n1" -v hz="$HZ" -v d="${DURATION%s}" 'BEGIN {printf "%.0f", (b-a)*100/hz/d}')" \
+    "$(awk -v a="$m0" -v b="$m1" -v mb="$mb" -v hz="$HZ" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        busy = (y[1] - x[1]) / hz; total = (y[3] - x[3]) / hz
+        printf "busy_pct=%.0f steal_pct=%.0f cpu_s_per_gb=%.3f", 100 * busy / total * 2,
+          100 * (y[2] - x[2]) / total * 2, (mb > 0) ? busy / (mb * ('"${DURATION%s}"') / 1000) : 0 }')" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN { split(a, x, " "); split(b, y, " ")
         printf "paws_tw=%d syn_retrans=%d", y[1] - x[1], y[2] - x[2] }')" \
     "conntrack=$(ns cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo n/a)"
@@ -319,6 +329,11 @@ total() { grep "^$1 target=$2 " "$RESULTS" | field "$3" | awk '{s+=$1} END {prin
       "|$(total short "$target" socket_errors), $(total short "$target" syn_retrans)"
   done
 } | column -t -s '|'
+echo "bulk, whole machine (2 cores = 200 %): busy % and CPU-seconds per GB moved, medians"
+for target in "${TARGETS[@]}"; do
+  echo "  $target: busy $(col bulk "$target" busy_pct) %, steal $(col bulk "$target" steal_pct) %," \
+    "$(grep "^bulk target=$target " "$RESULTS" | field cpu_s_per_gb | agg 3 | cut -d' ' -f1) CPU-s/GB"
+done
 echo "(bulk socket errors, all targets and runs: $(grep '^bulk ' "$RESULTS" | field socket_errors | awk '{s+=$1} END {print s+0}'))"
 echo
 echo "bulk:  knet/direct  = $(ratio "$(med bulk knet mb_s)" "$(med bulk direct mb_s)")  (goal ≥ 0.90)"
