@@ -160,7 +160,7 @@ fn set(headers: &mut hyper::HeaderMap, name: &'static str, value: &str) {
 
 /// 32 random hex digits, like nginx's `$request_id`: a per-thread xorshift generator seeded
 /// once from the standard library's random hasher keys.
-fn request_id() -> String {
+fn request_id() -> HeaderValue {
     use std::cell::Cell;
     use std::hash::{BuildHasher as _, Hasher as _};
     thread_local! {
@@ -180,7 +180,14 @@ fn request_id() -> String {
             x
         })
     };
-    format!("{:016x}{:016x}", next(), next())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    for (half, x) in id.chunks_exact_mut(16).zip([next(), next()]) {
+        for (i, digit) in half.iter_mut().enumerate() {
+            *digit = HEX[((x >> (60 - 4 * i)) & 0xf) as usize];
+        }
+    }
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// An upstream connection pool (plain HTTP, or TLS for HTTPS and GRPCS backends).
@@ -924,7 +931,18 @@ fn forwarded_headers(
         set(headers, "connection", "upgrade");
     }
     let scheme = if conn.tls { "https" } else { "http" };
-    let peer = conn.peer.ip().to_string();
+    let scheme_value = HeaderValue::from_static(scheme);
+    // The address is formatted once, and the header value takes the string without a copy.
+    let peer_value = HeaderValue::try_from(conn.peer.ip().to_string()).ok();
+    let peer = peer_value
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // The host as the client sent it is passed on without a copy when it is the Host header.
+    let host_value = match headers.get(hyper::header::HOST) {
+        Some(v) if v.as_bytes() == host.as_bytes() => Some(v.clone()),
+        _ => HeaderValue::from_str(host).ok(),
+    };
     let given =
         |h: &hyper::HeaderMap, n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     // An HTTP/2 request names its host in :authority; upstream it is the Host header.
@@ -936,8 +954,8 @@ fn forwarded_headers(
         if let Some(first) = first_forwarded_host(headers) {
             set(headers, "host", &first);
         }
-        let xff =
-            given(headers, "x-forwarded-for").map_or(peer.clone(), |x| format!("{x}, {peer}"));
+        let xff = given(headers, "x-forwarded-for")
+            .map_or_else(|| peer.to_owned(), |x| format!("{x}, {peer}"));
         set(headers, "x-forwarded-for", &xff);
         for (n, v) in [
             ("x-forwarded-proto", scheme.to_owned()),
@@ -956,15 +974,27 @@ fn forwarded_headers(
         if let Some(x) = given(headers, "x-forwarded-host") {
             set(headers, "x-original-forwarded-host", &x);
         }
-        set(headers, "x-forwarded-for", &peer);
-        set(headers, "x-forwarded-proto", scheme);
-        set(headers, "x-forwarded-scheme", scheme);
-        set(headers, "x-forwarded-port", &conn.port.to_string());
-        set(headers, "x-forwarded-host", host);
+        if let Some(v) = &peer_value {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v.clone());
+        }
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            scheme_value.clone(),
+        );
+        headers.insert(HeaderName::from_static("x-forwarded-scheme"), scheme_value);
+        headers.insert(
+            HeaderName::from_static("x-forwarded-port"),
+            HeaderValue::from(conn.port),
+        );
+        if let Some(v) = host_value {
+            headers.insert(HeaderName::from_static("x-forwarded-host"), v);
+        }
     }
-    set(headers, "x-real-ip", &peer);
+    if let Some(v) = peer_value {
+        headers.insert(HeaderName::from_static("x-real-ip"), v);
+    }
     if !headers.contains_key("x-request-id") {
-        set(headers, "x-request-id", &request_id());
+        headers.insert(HeaderName::from_static("x-request-id"), request_id());
     }
 }
 
@@ -1111,5 +1141,62 @@ pub async fn serve(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_32_lower_hex_digits_and_differ() {
+        let a = request_id();
+        let b = request_id();
+        for id in [&a, &b] {
+            let s = id.to_str().expect("ascii");
+            assert_eq!(s.len(), 32, "{s}");
+            assert!(
+                s.bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+                "{s}"
+            );
+        }
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn forwarded_headers_replace_the_clients_own_by_default() {
+        let shared = Shared::new(
+            false,
+            crate::tls::Resolver::new().expect("fallback certificate"),
+            Arc::new(crate::metrics::Metrics::new(None)),
+            16,
+            None,
+        );
+        let conn = Conn {
+            peer: "127.0.0.7:40000".parse().expect("addr"),
+            port: 8080,
+            tls: false,
+        };
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("Bench.Local"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("connection", HeaderValue::from_static("close"));
+        forwarded_headers(&shared, conn, "Bench.Local", &mut headers, None);
+        let h = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(h("x-forwarded-for").as_deref(), Some("127.0.0.7"));
+        assert_eq!(h("x-original-forwarded-for").as_deref(), Some("10.0.0.1"));
+        assert_eq!(h("x-real-ip").as_deref(), Some("127.0.0.7"));
+        assert_eq!(h("x-forwarded-proto").as_deref(), Some("http"));
+        assert_eq!(h("x-forwarded-scheme").as_deref(), Some("http"));
+        assert_eq!(h("x-forwarded-port").as_deref(), Some("8080"));
+        assert_eq!(h("x-forwarded-host").as_deref(), Some("Bench.Local"));
+        assert_eq!(h("connection"), None);
+        assert_eq!(h("x-request-id").map(|s| s.len()), Some(32));
     }
 }
