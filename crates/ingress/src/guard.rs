@@ -15,6 +15,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// The longest head the guard holds back; longer ones pass through for hyper to refuse.
 const MAX_HEAD: usize = 64 * 1024;
 
+/// A caller's buffer smaller than this is not read into directly. The server's HTTP/2 preface
+/// check reads 24 bytes, and a head held back in such a buffer would take a system call per 24
+/// bytes; the guard reads [`SCRATCH`] bytes instead and serves them from `pending`.
+const SMALL_READ: usize = 1024;
+const SCRATCH: usize = 8 * 1024;
+
 /// A head that hyper refuses with 400 (a transfer coding other than chunked at the end).
 const REFUSED: &[u8] = b"POST / HTTP/1.1\r\nHost: refused\r\nTransfer-Encoding: refused\r\n\r\n";
 
@@ -160,6 +166,15 @@ enum Fed {
 
 impl<IO> Guard<IO> {
     /// Runs `input` (one read) through the state machine.
+    /// The peer is done: whatever head was held goes on for hyper to judge.
+    fn ended(&mut self) {
+        if let State::Head(acc) = &mut self.state {
+            let held = std::mem::take(acc);
+            self.pending.extend_from_slice(&held);
+        }
+        self.eof = true;
+    }
+
     fn feed(&mut self, input: &[u8]) -> Fed {
         let mut out = Out::new(input);
         self.run(input, &mut out);
@@ -329,17 +344,27 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
+            if buf.remaining() < SMALL_READ {
+                let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); SCRATCH];
+                let mut into = ReadBuf::uninit(&mut scratch);
+                ready!(Pin::new(&mut this.inner).poll_read(cx, &mut into))?;
+                let got = into.filled();
+                if got.is_empty() {
+                    this.ended();
+                    continue;
+                }
+                match this.feed(got) {
+                    Fed::InPlace(n) => this.pending.extend_from_slice(&got[..n]),
+                    Fed::Spilled(v) => this.pending = v,
+                }
+                continue;
+            }
             // Read straight into hyper's buffer, then judge the bytes where they are.
             let before = buf.filled().len();
             ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
             let got = &buf.filled()[before..];
             if got.is_empty() {
-                // The peer is done: whatever head was held goes on for hyper to judge.
-                if let State::Head(acc) = &mut this.state {
-                    let held = std::mem::take(acc);
-                    this.pending.extend_from_slice(&held);
-                }
-                this.eof = true;
+                this.ended();
                 continue;
             }
             match this.feed(got) {
@@ -434,10 +459,11 @@ mod tests {
         }
     }
 
-    /// A peer that sends its bytes `step` at a time.
+    /// A peer that sends its bytes `step` at a time, counting the reads it was asked for.
     struct Pieces {
         data: Vec<u8>,
         step: usize,
+        reads: usize,
     }
 
     impl AsyncRead for Pieces {
@@ -447,6 +473,7 @@ mod tests {
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
             let this = self.get_mut();
+            this.reads += 1;
             let n = this.step.min(this.data.len()).min(buf.remaining());
             buf.put_slice(&this.data[..n]);
             this.data.drain(..n);
@@ -458,6 +485,7 @@ mod tests {
         let mut g = Guard::new(Pieces {
             data: input.to_vec(),
             step,
+            reads: 0,
         });
         let mut out = Vec::new();
         tokio::io::AsyncReadExt::read_to_end(&mut g, &mut out)
@@ -485,6 +513,26 @@ mod tests {
                 String::from_utf8_lossy(&out)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_small_first_read_takes_the_whole_head_in_one_read() {
+        use tokio::io::AsyncReadExt as _;
+        let head = b"GET / HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: a-browser/1.0 (long enough to take several 24-byte reads)\r\nAccept: */*\r\n\r\n";
+        let mut g = Guard::new(Pieces {
+            data: head.to_vec(),
+            step: usize::MAX,
+            reads: 0,
+        });
+        // The server's HTTP/2 preface check, then hyper's own buffer.
+        let mut preface = [0u8; 24];
+        let n = g.read(&mut preface).await.expect("read");
+        assert_eq!(&preface[..n], &head[..n]);
+        let mut rest = vec![0u8; 8192];
+        let m = g.read(&mut rest).await.expect("read");
+        assert_eq!(n + m, head.len());
+        assert_eq!(&rest[..m], &head[n..]);
+        assert_eq!(g.inner.reads, 1, "the peer was read once");
     }
 
     #[test]
