@@ -224,7 +224,7 @@ pub async fn start(client: kube::Client, config: Config) -> Result<Running, Star
                     tokio::select! {
                         () = server::serve(shared.clone(), pool.clone(), h, None) => {}
                         () = server::serve(shared, pool, s, Some(acceptor)) => {}
-                        () = server::keep_timer_armed() => {}
+                        () = obs::keep_timer_armed(std::time::Duration::from_secs(1)) => {}
                         () = stop.notified() => {}
                     }
                 });

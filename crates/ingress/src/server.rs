@@ -1083,20 +1083,6 @@ where
         .await;
 }
 
-/// Keeps a timer at most a second away on the worker's runtime, for good. tokio wakes its own
-/// time driver (an eventfd write, then an extra turn of the event loop) whenever a new timer is
-/// due before every registered one, or none is registered. On a worker between connections
-/// that was each new connection's first timeout: about one wake-up per connection, measured
-/// with `perf record -e syscalls:sys_enter_write`. With this tick registered, the 60 s timeouts
-/// are never the earliest.
-pub async fn keep_timer_armed() {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-    }
-}
-
 /// How long a client may take to send a request head, or stay idle between requests.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
