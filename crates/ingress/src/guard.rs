@@ -15,9 +15,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// The longest head the guard holds back; longer ones pass through for hyper to refuse.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// A caller's buffer smaller than this is not read into directly. The server's HTTP/2 preface
-/// check reads 24 bytes, and a head held back in such a buffer would take a system call per 24
-/// bytes; the guard reads [`SCRATCH`] bytes instead and serves them from `pending`.
+/// While a head is awaited, a caller's buffer smaller than this is not read into directly. The
+/// server's HTTP/2 preface check reads 24 bytes, and a head held back in such a buffer would
+/// take a system call per 24 bytes; the guard reads [`SCRATCH`] bytes instead and serves them
+/// from `pending`.
 const SMALL_READ: usize = 1024;
 const SCRATCH: usize = 8 * 1024;
 
@@ -344,7 +345,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
-            if buf.remaining() < SMALL_READ {
+            // Only a head is held back across reads; bodies and HTTP/2 read straight through.
+            if buf.remaining() < SMALL_READ && matches!(this.state, State::Head(_)) {
                 let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); SCRATCH];
                 let mut into = ReadBuf::uninit(&mut scratch);
                 ready!(Pin::new(&mut this.inner).poll_read(cx, &mut into))?;
