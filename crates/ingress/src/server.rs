@@ -931,18 +931,12 @@ fn forwarded_headers(
         set(headers, "connection", "upgrade");
     }
     let scheme = if conn.tls { "https" } else { "http" };
-    let scheme_value = HeaderValue::from_static(scheme);
     // The address is formatted once, and the header value takes the string without a copy.
     let peer_value = HeaderValue::try_from(conn.peer.ip().to_string()).ok();
     let peer = peer_value
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    // The host as the client sent it is passed on without a copy when it is the Host header.
-    let host_value = match headers.get(hyper::header::HOST) {
-        Some(v) if v.as_bytes() == host.as_bytes() => Some(v.clone()),
-        _ => HeaderValue::from_str(host).ok(),
-    };
     let given =
         |h: &hyper::HeaderMap, n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     // An HTTP/2 request names its host in :authority; upstream it is the Host header.
@@ -974,6 +968,13 @@ fn forwarded_headers(
         if let Some(x) = given(headers, "x-forwarded-host") {
             set(headers, "x-original-forwarded-host", &x);
         }
+        // The host as the client sent it is passed on without a copy when it is the Host
+        // header.
+        let host_value = match headers.get(hyper::header::HOST) {
+            Some(v) if v.as_bytes() == host.as_bytes() => Some(v.clone()),
+            _ => HeaderValue::from_str(host).ok(),
+        };
+        let scheme_value = HeaderValue::from_static(scheme);
         if let Some(v) = &peer_value {
             headers.insert(HeaderName::from_static("x-forwarded-for"), v.clone());
         }
