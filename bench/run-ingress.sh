@@ -48,6 +48,7 @@ openssl req -x509 -nodes -days 2 -newkey rsa:2048 -keyout "$WORK/tls.key" -out "
 echo "== echo backend on $ECHO"
 POD_NAME=bench-echo POD_NAMESPACE=default POD_IP=127.218.0.1 \
   "$KNET" echo --listen "$ECHO" >"$WORK/echo.stdout" 2>"$WORK/echo.stderr" &
+ECHO_PID=$!
 PIDS+=("$!")
 for _ in $(seq 50); do curl -sf "http://$ECHO/" >/dev/null && break; sleep 0.1; done
 
@@ -138,6 +139,7 @@ http {
 }
 EOF
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" </dev/null >"$WORK/nginx/stdout" 2>"$WORK/nginx/stderr" &
+NGINX_PID=$!
 PIDS+=("$!")
 for _ in $(seq 50); do curl -sf -H 'Host: bench.local' "http://$NGINX/" >/dev/null && break; sleep 0.1; done
 
@@ -175,6 +177,7 @@ backend tcp
   server echo $ECHO
 EOF
 haproxy -f "$WORK/haproxy/haproxy.cfg" </dev/null >"$WORK/haproxy/stdout" 2>"$WORK/haproxy/stderr" &
+HAPROXY_PID=$!
 PIDS+=("$!")
 for a in "$HAPROXY_HTTP" "$HAPROXY_TCP"; do
   for _ in $(seq 50); do curl -sf -H 'Host: bench.local' "http://$a/" >/dev/null && break; sleep 0.1; done
@@ -196,15 +199,41 @@ p99_ms() {
     else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }
     printf "%.3f", v }'
 }
+# Where the CPU goes: clock ticks (user + system) used so far by the given processes, and by
+# the whole machine (/proc/stat: user, nice, system, irq, softirq).
+ticks() {
+  for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done |
+    awk '{s += $1} END {print s + 0}'
+}
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+proxy_pids() {
+  case $1 in
+    knet) echo "$KPID" ;;
+    nginx) echo "$NGINX_PID" $(pgrep -P "$NGINX_PID") ;;
+    haproxy-*) echo "$HAPROXY_PID" ;;
+  esac
+}
+HZ=$(getconf CLK_TCK)
 run() { # KIND TARGET RUN [wrk args]
   local kind=$1 t=$2 r=$3; shift 3
-  local out
-  out=$(wrk -t2 -c50 -d"$DURATION" --latency -H 'Host: bench.local' "$@" "http://$(addr_of "$t")/" 2>&1)
+  local out pids p0 e0 m0 p1 e1 m1
+  # shellcheck disable=SC2207
+  pids=($(proxy_pids "$t"))
+  p0=$(ticks "${pids[@]}") e0=$(ticks "$ECHO_PID") m0=$(machine_ticks)
+  # `times` in the subshell gives wrk's own CPU time (its children's line).
+  out=$( (wrk -t2 -c50 -d"$DURATION" --latency -H 'Host: bench.local' "$@" "http://$(addr_of "$t")/" 2>&1; times) )
+  p1=$(ticks "${pids[@]}") e1=$(ticks "$ECHO_PID") m1=$(machine_ticks)
   echo "$out" >"$WORK/$kind-$t-$r.txt"
-  local rps errors
+  local rps errors n cpu
   rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
   errors=$(echo "$out" | sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
-  record "$kind target=$t run=$r rps=$rps p99_ms=$(echo "$out" | p99_ms) non2xx=${errors:-0}"
+  n=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in .*/\1/p')
+  # CPU microseconds per request: the proxy, the echo backend, wrk, and the whole machine.
+  cpu=$(echo "$out" | tail -1 | awk -v n="$n" -v hz="$HZ" -v p=$((p1 - p0)) -v e=$((e1 - e0)) -v m=$((m1 - m0)) '
+    function sec(v) { split(v, a, "m"); sub(/s$/, "", a[2]); return a[1] * 60 + a[2] }
+    { w = sec($1) + sec($2); t = 1e6 / hz / n
+      printf "cpu_proxy_us=%.2f cpu_echo_us=%.2f cpu_wrk_us=%.2f cpu_machine_us=%.2f", p * t, e * t, w * 1e6 / n, m * t }')
+  record "$kind target=$t run=$r rps=$rps p99_ms=$(echo "$out" | p99_ms) non2xx=${errors:-0} $cpu"
 }
 run_tls() { # KIND TARGET RUN [wrk args]
   local kind=$1 t=$2 r=$3; shift 3
@@ -274,5 +303,9 @@ for kind in keepalive newconn h2c https https-newconn; do
 done
 for t in knet nginx; do
   echo "p99 at 80 % load, $t: $(summary "at80 target=$t" p99_ms 3) ms"
+done
+echo "CPU µs per keep-alive request (medians): proxy, echo backend, wrk, whole machine"
+for t in knet nginx haproxy-http haproxy-tcp; do
+  echo "  $t: $(for f in proxy echo wrk machine; do summary "keepalive target=$t" "cpu_${f}_us" 2 | cut -d' ' -f1; done | paste -sd' ')"
 done
 echo "raw results: $RESULTS"
