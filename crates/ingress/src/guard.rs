@@ -12,8 +12,9 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The longest head the guard holds back; longer ones pass through for hyper to refuse.
-const MAX_HEAD: usize = 64 * 1024;
+/// The longest request head. The server's HTTP/1 buffer is exactly this size, and a longer
+/// head is cut to it (see [`refuse_long`]), so the limit holds whatever the reads' sizes.
+pub const MAX_HEAD: usize = 64 * 1024;
 
 /// While a head is awaited, a caller's buffer smaller than this is not read into directly. The
 /// server's HTTP/2 preface check reads 24 bytes, and a head held back in such a buffer would
@@ -21,6 +22,9 @@ const MAX_HEAD: usize = 64 * 1024;
 /// from `pending`.
 const SMALL_READ: usize = 1024;
 const SCRATCH: usize = 8 * 1024;
+
+/// HTTP/2's connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// A head that hyper refuses with 400 (a transfer coding other than chunked at the end).
 const REFUSED: &[u8] = b"POST / HTTP/1.1\r\nHost: refused\r\nTransfer-Encoding: refused\r\n\r\n";
@@ -74,6 +78,14 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Passes on the first [`MAX_HEAD`] bytes of a head longer than that, and nothing after it.
+/// They hold no end of head, so hyper fills its buffer of that size without finding one and
+/// answers 431. (hyper checks its limit only while a head is incomplete: a longer head that
+/// arrived whole in one large read would otherwise be taken.)
+fn refuse_long(head: &[u8], out: &mut Out<'_>) {
+    out.pass(&head[..MAX_HEAD.min(head.len())]);
 }
 
 /// What a complete head says about the request that follows.
@@ -233,14 +245,20 @@ impl<IO> Guard<IO> {
                                 && acc.len() > MAX_HEAD
                             {
                                 let held = std::mem::take(acc);
-                                out.pass(&held);
-                                self.state = State::Through;
+                                refuse_long(&held, out);
+                                self.state = State::Refused;
+                                return;
                             }
                             continue;
                         }
                         Held::Here(h) => h,
                         Held::Gathered(h) => h,
                     };
+                    if head.len() > MAX_HEAD {
+                        refuse_long(head, out);
+                        self.state = State::Refused;
+                        return;
+                    }
                     // Empty lines between requests are allowed (RFC 9112 §2.2).
                     if head.iter().all(|c| *c == b'\r' || *c == b'\n') {
                         out.pass(head);
@@ -328,6 +346,60 @@ enum Held<'a> {
     Gathered(Vec<u8>),
 }
 
+impl<IO: AsyncRead + Unpin> Guard<IO> {
+    /// Reads up to [`SCRATCH`] bytes into the guard's own buffer: what the state machine passes
+    /// on is appended to `pending`.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); SCRATCH];
+        let mut into = ReadBuf::uninit(&mut scratch);
+        ready!(Pin::new(&mut self.inner).poll_read(cx, &mut into))?;
+        let got = into.filled();
+        if got.is_empty() {
+            self.ended();
+            return Poll::Ready(Ok(()));
+        }
+        match self.feed(got) {
+            Fed::InPlace(n) => self.pending.extend_from_slice(&got[..n]),
+            Fed::Spilled(v) if self.pending.is_empty() => self.pending = v,
+            Fed::Spilled(v) => self.pending.extend_from_slice(&v),
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Waits for the connection's first bytes and tells whether they are HTTP/2's connection
+    /// preface (prior knowledge), or else HTTP/1. Like hyper-util's version detection it
+    /// settles on HTTP/1 at the first byte that differs from the preface, or at the end of the
+    /// stream. The bytes stay in the guard for the server to read, so the server gets the
+    /// whole first head in one read.
+    pub async fn speaks_h2(&mut self) -> io::Result<bool> {
+        std::future::poll_fn(|cx| {
+            loop {
+                // The bytes so far, in stream order: passed on, then a head still held back.
+                let held: &[u8] = match &self.state {
+                    State::Head(acc) => acc,
+                    _ => &[],
+                };
+                let seen = self.pending.iter().chain(held).take(H2_PREFACE.len());
+                let mut n = 0;
+                for (a, b) in seen.zip(H2_PREFACE) {
+                    if a != b {
+                        return Poll::Ready(Ok(false));
+                    }
+                    n += 1;
+                }
+                if n == H2_PREFACE.len() {
+                    return Poll::Ready(Ok(true));
+                }
+                if self.eof || matches!(self.state, State::Refused) {
+                    return Poll::Ready(Ok(false));
+                }
+                ready!(self.poll_fill(cx))?;
+            }
+        })
+        .await
+    }
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -347,18 +419,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
             }
             // Only a head is held back across reads; bodies and HTTP/2 read straight through.
             if buf.remaining() < SMALL_READ && matches!(this.state, State::Head(_)) {
-                let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); SCRATCH];
-                let mut into = ReadBuf::uninit(&mut scratch);
-                ready!(Pin::new(&mut this.inner).poll_read(cx, &mut into))?;
-                let got = into.filled();
-                if got.is_empty() {
-                    this.ended();
-                    continue;
-                }
-                match this.feed(got) {
-                    Fed::InPlace(n) => this.pending.extend_from_slice(&got[..n]),
-                    Fed::Spilled(v) => this.pending = v,
-                }
+                ready!(this.poll_fill(cx))?;
                 continue;
             }
             // Read straight into hyper's buffer, then judge the bytes where they are.
@@ -461,6 +522,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_head_over_the_limit_is_cut_to_it_in_any_pieces() {
+        let mut long = b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
+        long.resize(MAX_HEAD + 10, b'a');
+        long.extend_from_slice(b"\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+        for step in [7, 4096, 8192, long.len()] {
+            let out = through(&long, step);
+            assert_eq!(out, &long[..MAX_HEAD], "pieces of {step}");
+        }
+        // At the limit itself, the head passes.
+        let mut fits = b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
+        fits.resize(MAX_HEAD - 4, b'a');
+        fits.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(through(&fits, fits.len()), fits);
+    }
+
     /// A peer that sends its bytes `step` at a time, counting the reads it was asked for.
     struct Pieces {
         data: Vec<u8>,
@@ -543,5 +620,52 @@ mod tests {
         assert_eq!(through(h2, 4), h2);
         let ws: &[u8] = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello";
         assert_eq!(through(ws, 2), ws);
+    }
+
+    #[tokio::test]
+    async fn the_version_is_told_from_the_first_bytes_which_stay_to_be_read() {
+        use tokio::io::AsyncReadExt as _;
+        let h1: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut h2 = H2_PREFACE.to_vec();
+        h2.extend_from_slice(b"\x00\x00\x12\x04\x00\x00\x00\x00\x00");
+        let cases: [(&[u8], bool); 5] = [
+            (h1, false),
+            (&h2, true),
+            // The preface's first line looks like a head to the guard; the rest follows it.
+            (&H2_PREFACE[..18], false),
+            (b"PRI * HTTP/1.1\r\n\r\n", false),
+            (b"", false),
+        ];
+        for (input, want) in cases {
+            for step in [1, 5, 17, 4096] {
+                let mut g = Guard::new(Pieces {
+                    data: input.to_vec(),
+                    step,
+                    reads: 0,
+                });
+                let got = g.speaks_h2().await.expect("in-memory reads do not fail");
+                assert_eq!(
+                    got,
+                    want,
+                    "{:?} in pieces of {step}",
+                    String::from_utf8_lossy(input)
+                );
+                // Whatever was looked at is read back, in order, and nothing else.
+                let mut out = Vec::new();
+                g.read_to_end(&mut out).await.expect("read");
+                assert_eq!(out, input, "pieces of {step}");
+            }
+        }
+        // A head that fits one read is looked at in one read, and served from it.
+        let mut g = Guard::new(Pieces {
+            data: h1.to_vec(),
+            step: usize::MAX,
+            reads: 0,
+        });
+        assert!(!g.speaks_h2().await.expect("read"));
+        let mut buf = vec![0u8; 8192];
+        let n = g.read(&mut buf).await.expect("read");
+        assert_eq!(&buf[..n], h1);
+        assert_eq!(g.inner.reads, 1);
     }
 }

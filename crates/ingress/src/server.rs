@@ -1003,9 +1003,15 @@ fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// Serves one connection's requests.
-async fn serve_conn<IO>(shared: Arc<Shared>, client: Pools, conn: Conn, io: IO)
-where
+/// Serves one connection's requests: HTTP/2 when `h2` says so (ALPN on TLS), or else when
+/// the client opens with HTTP/2's preface (prior knowledge), and HTTP/1 otherwise.
+async fn serve_conn<IO>(
+    shared: Arc<Shared>,
+    client: Pools,
+    conn: Conn,
+    mut io: crate::guard::Guard<IO>,
+    h2: Option<bool>,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -1062,26 +1068,39 @@ where
             Ok::<_, Infallible>(resp)
         }
     });
-    // Limits against slow and greedy clients: 60 s to send a request head (also the idle
-    // time allowed between requests), 64 KiB of head and 100 header fields (then 431), as
-    // nginx's large_client_header_buffers and client_header_timeout allow about as much.
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(64 * 1024)
-        .max_headers(100);
-    builder
-        .http2()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .max_header_list_size(64 * 1024)
-        .max_concurrent_streams(128)
-        .keep_alive_interval(Some(HEADER_TIMEOUT))
-        .keep_alive_timeout(Duration::from_secs(20));
-    let _ = builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service)
-        .await;
+    // The version is told by the guard, which keeps the bytes it looked at: hyper then reads
+    // the first head whole, with no bytes to give back (hyper-util's detection read 24 bytes
+    // first, and hyper's buffer was then grown and copied for the rest of every first head).
+    let h2 = match h2 {
+        Some(h2) => h2,
+        None => match tokio::time::timeout(HEADER_TIMEOUT, io.speaks_h2()).await {
+            Ok(Ok(h2)) => h2,
+            _ => return,
+        },
+    };
+    let io = TokioIo::new(io);
+    if h2 {
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_header_list_size(64 * 1024)
+            .max_concurrent_streams(128)
+            .keep_alive_interval(Some(HEADER_TIMEOUT))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .serve_connection(io, service)
+            .await;
+    } else {
+        // Limits against slow and greedy clients: 60 s to send a request head (also the idle
+        // time allowed between requests), 64 KiB of head and 100 header fields (then 431), as
+        // nginx's large_client_header_buffers and client_header_timeout allow about as much.
+        let _ = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(crate::guard::MAX_HEAD)
+            .max_headers(100)
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await;
+    }
 }
 
 /// How long a client may take to send a request head, or stay idle between requests.
@@ -1131,17 +1150,31 @@ pub async fn serve(
                 tls: tls.is_some(),
             };
             match tls {
-                None => serve_conn(shared, client, conn, crate::guard::Guard::new(tcp)).await,
-                Some(acceptor) => {
-                    // A handshake that stalls must not hold the connection forever.
-                    let accepted =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
-                    if let Ok(Ok(stream)) = accepted {
-                        serve_conn(shared, client, conn, crate::guard::Guard::new(stream)).await;
-                    }
+                None => {
+                    serve_conn(shared, client, conn, crate::guard::Guard::new(tcp), None).await;
                 }
+                // The TLS state machines are large: kept out of every plain connection's task,
+                // which would otherwise be sized (and copied when spawned) for them.
+                Some(acceptor) => Box::pin(serve_tls(shared, client, conn, tcp, acceptor)).await,
             }
         });
+    }
+}
+
+/// Serves one TLS connection: the handshake, then its requests.
+async fn serve_tls(
+    shared: Arc<Shared>,
+    client: Pools,
+    conn: Conn,
+    tcp: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    // A handshake that stalls must not hold the connection forever.
+    let accepted = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+    if let Ok(Ok(stream)) = accepted {
+        // ALPN tells the version; a client that offered none is sniffed.
+        let h2 = stream.get_ref().1.alpn_protocol().map(|p| p == b"h2");
+        serve_conn(shared, client, conn, crate::guard::Guard::new(stream), h2).await;
     }
 }
 
