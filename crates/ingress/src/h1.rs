@@ -190,16 +190,18 @@ async fn exchange(
         answered = true;
         // Parse as often as bytes arrive; interim answers are dropped and parsing goes on.
         loop {
-            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut parsed = httparse::Response::new(&mut fields);
-            let used = match parsed.parse(&buf) {
-                Ok(httparse::Status::Complete(used)) => used,
-                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => break,
-                Ok(httparse::Status::Partial) => {
-                    return Err(fail(bad("upstream response head too large"), false));
-                }
-                Err(_) => return Err(fail(bad("malformed upstream response head"), false)),
-            };
+            let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut []);
+            let config = httparse::ParserConfig::default();
+            let used =
+                match config.parse_response_with_uninit_headers(&mut parsed, &buf, &mut fields) {
+                    Ok(httparse::Status::Complete(used)) => used,
+                    Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => break,
+                    Ok(httparse::Status::Partial) => {
+                        return Err(fail(bad("upstream response head too large"), false));
+                    }
+                    Err(_) => return Err(fail(bad("malformed upstream response head"), false)),
+                };
             let code = parsed.code.unwrap_or(0);
             if (100..200).contains(&code) && code != 101 {
                 buf.advance(used);
