@@ -16,10 +16,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// head is cut to it (see [`refuse_long`]), so the limit holds whatever the reads' sizes.
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// While a head is awaited, a caller's buffer smaller than this is not read into directly. The
-/// server's HTTP/2 preface check reads 24 bytes, and a head held back in such a buffer would
-/// take a system call per 24 bytes; the guard reads [`SCRATCH`] bytes instead and serves them
-/// from `pending`.
+/// While a head is awaited, a caller's buffer smaller than this is not read into directly: a
+/// head held back in a small buffer would take a system call per few bytes (hyper-util's
+/// version check, used before [`Guard::speaks_h2`], read 24). The guard reads [`SCRATCH`]
+/// bytes instead and serves them from `pending`.
 const SMALL_READ: usize = 1024;
 const SCRATCH: usize = 8 * 1024;
 
