@@ -350,10 +350,10 @@ pub struct Conn {
     pub tls: bool,
 }
 
-/// Which backend and endpoint answered, attached to the response for the metrics and the
-/// access log.
-#[derive(Debug, Clone)]
-struct Served {
+/// Which backend and endpoint answered, for the metrics and the access log. It travels beside
+/// the response, not in its extensions, which would cost a map and a box per request.
+#[derive(Debug)]
+pub struct Served {
     backend: Arc<Backend>,
     upstream: Option<SocketAddr>,
     /// The backend's metrics, looked up when the snapshot was made.
@@ -507,7 +507,7 @@ pub async fn handle(
     pools: &Pools,
     conn: Conn,
     req: Request<Incoming>,
-) -> Response<Body> {
+) -> (Response<Body>, Option<Served>) {
     let snapshot = shared.current();
     let host = req
         .headers()
@@ -518,12 +518,24 @@ pub async fn handle(
         .unwrap_or_default();
     let path = req.uri().path().to_owned();
     let Some(found) = snapshot.table.lookup(&host, &path) else {
-        return text(StatusCode::NOT_FOUND, "default backend - 404\n");
+        return (text(StatusCode::NOT_FOUND, "default backend - 404\n"), None);
     };
     // HSTS on HTTPS answers for hosts with their own certificate, as ingress-nginx sends it.
     let hsts =
         conn.tls && shared.hsts.is_some() && shared.tls.has(&crate::routes::normalize_host(&host));
-    let mut resp = gate(shared, &snapshot, &found, conn, req, &host, &path, pools).await;
+    let mut served = None;
+    let mut resp = gate(
+        shared,
+        &snapshot,
+        &found,
+        conn,
+        req,
+        &host,
+        &path,
+        pools,
+        &mut served,
+    )
+    .await;
     // The backend's metrics, found by label once per snapshot.
     let handles = |b: &Arc<Backend>| {
         snapshot.resolved.get(&(Arc::as_ptr(b) as usize)).map(|r| {
@@ -538,22 +550,18 @@ pub async fn handle(
                 .clone()
         })
     };
-    match resp.extensions_mut().get_mut::<Served>() {
-        Some(served) => served.handles = handles(&served.backend),
-        None => {
-            let handles = handles(found.backend);
-            resp.extensions_mut().insert(Served {
-                backend: found.backend.clone(),
-                upstream: None,
-                handles,
-            });
-        }
-    }
+    // Answered here (a redirect, a refusal): the route's backend is named.
+    let mut served = served.unwrap_or_else(|| Served {
+        backend: found.backend.clone(),
+        upstream: None,
+        handles: None,
+    });
+    served.handles = handles(&served.backend);
     if hsts && let Some(v) = &shared.hsts {
         resp.headers_mut()
             .insert(hyper::header::STRICT_TRANSPORT_SECURITY, v.clone());
     }
-    resp
+    (resp, Some(served))
 }
 
 /// Everything after the route is found: the Ingress's checks and redirects, then the proxy.
@@ -567,6 +575,7 @@ async fn gate(
     host: &str,
     path: &str,
     pools: &Pools,
+    served: &mut Option<Served>,
 ) -> Response<Body> {
     let policy = &found.backend.policy;
     // allowlist-source-range: others are forbidden.
@@ -834,7 +843,7 @@ async fn gate(
                         }
                     });
                 }
-                resp.extensions_mut().insert(Served {
+                *served = Some(Served {
                     backend: backend.clone(),
                     upstream: Some(addr),
                     handles: None,
@@ -1030,10 +1039,10 @@ async fn serve_conn<IO>(
                     .unwrap_or_default();
                 (req.uri().clone(), host)
             });
-            let mut resp = handle(&shared, &client, conn, req).await;
+            let (mut resp, served) = handle(&shared, &client, conn, req).await;
             resp.headers_mut()
                 .insert(hyper::header::SERVER, HeaderValue::from_static("knet"));
-            let served = resp.extensions().get::<Served>();
+            let served = served.as_ref();
             let (uri, host) = match &logged {
                 Some((uri, host)) => (
                     uri.path_and_query().map_or("/", |p| p.as_str()),
