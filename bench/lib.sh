@@ -87,3 +87,16 @@ agg() {
 # summary LABEL KEY [DECIMALS]: aggregates KEY over the result lines starting with LABEL.
 summary() { grep "^$1 " "$RESULTS" | field "$2" | agg "${3:-2}"; }
 record() { echo "$*" | tee -a "$RESULTS"; }
+
+# CPU clock ticks (user + system) used so far by the given processes, summed; a process that
+# has gone counts 0.
+ticks() {
+  for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done |
+    awk '{s += $1} END {print s + 0}'
+}
+# The whole machine's CPU ticks from /proc/stat: "busy steal total", where busy is everything but
+# idle, iowait and steal (time the hypervisor gave to someone else).
+machine() {
+  awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
+    print t - $5 - $6 - $9, $9, t }' /proc/stat
+}

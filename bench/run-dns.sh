@@ -123,16 +123,15 @@ KNOT_PID=${PIDS[-1]}
 
 port_of() { if [ "$1" = knet ]; then echo "$KNET_DNS"; else echo "$KNOT_PORT"; fi; }
 pid_of() { if [ "$1" = knet ]; then echo "$KPID"; else echo "$KNOT_PID"; fi; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "== $RUNS rounds of peak rate (dnsperf -c 20 -T 1 -l $DURATION)"
 for run in $(seq "$RUNS"); do
   order="knet knot"
   [ $((run % 2)) = 0 ] && order="knot knet"
   for t in $order; do
-    before=$(cpu_ticks "$(pid_of "$t")")
+    before=$(ticks "$(pid_of "$t")")
     out=$(dnsperf -s 127.0.0.1 -p "$(port_of "$t")" -d "$WORK/queries.txt" -c 20 -T 1 -l "$DURATION" -q 500 2>&1)
-    after=$(cpu_ticks "$(pid_of "$t")")
+    after=$(ticks "$(pid_of "$t")")
     echo "$out" >"$WORK/peak-$t-$run.txt"
     qps=$(echo "$out" | sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p')
     lost=$(echo "$out" | sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p')

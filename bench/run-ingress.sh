@@ -199,13 +199,8 @@ p99_ms() {
     else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }
     printf "%.3f", v }'
 }
-# Where the CPU goes: clock ticks (user + system) used so far by the given processes, and by
-# the whole machine (/proc/stat: user, nice, system, irq, softirq).
-ticks() {
-  for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done |
-    awk '{s += $1} END {print s + 0}'
-}
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# Where the CPU goes: `ticks` of the processes and the whole machine's busy ticks (bench/lib.sh).
+machine_busy() { machine | cut -d' ' -f1; }
 proxy_pids() {
   case $1 in
     knet) echo "$KPID" ;;
@@ -219,10 +214,10 @@ run() { # KIND TARGET RUN [wrk args]
   local out pids p0 e0 m0 p1 e1 m1
   # shellcheck disable=SC2207
   pids=($(proxy_pids "$t"))
-  p0=$(ticks "${pids[@]}") e0=$(ticks "$ECHO_PID") m0=$(machine_ticks)
+  p0=$(ticks "${pids[@]}") e0=$(ticks "$ECHO_PID") m0=$(machine_busy)
   # `times` in the subshell gives wrk's own CPU time (its children's line).
   out=$( (wrk -t2 -c50 -d"$DURATION" --latency -H 'Host: bench.local' "$@" "http://$(addr_of "$t")/" 2>&1; times) )
-  p1=$(ticks "${pids[@]}") e1=$(ticks "$ECHO_PID") m1=$(machine_ticks)
+  p1=$(ticks "${pids[@]}") e1=$(ticks "$ECHO_PID") m1=$(machine_busy)
   echo "$out" >"$WORK/$kind-$t-$r.txt"
   local rps errors n cpu
   rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')

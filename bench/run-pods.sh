@@ -55,7 +55,6 @@ netns_cleanup() {
 trap netns_cleanup EXIT
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 for mode in "${modes[@]}"; do
   if [ "$mode" = netns ]; then
@@ -88,10 +87,12 @@ for mode in "${modes[@]}"; do
     pods=$(pgrep -f "echo --listen" -P "$KPID" || true)
     pod_rss=$(for p in $pods; do rss_kb "$p"; done | agg 0 | cut -d' ' -f1)
     t0=$(ticks "$KPID")
-    p0=$(for p in $pods; do ticks "$p"; done | awk '{s+=$1} END {print s+0}')
+    # shellcheck disable=SC2086
+    p0=$(ticks $pods)
     sleep 10
     t1=$(ticks "$KPID")
-    p1=$(for p in $pods; do ticks "$p"; done | awk '{s+=$1} END {print s+0}')
+    # shellcheck disable=SC2086
+    p1=$(ticks $pods)
     hz=$(getconf CLK_TCK)
     record "rss-$mode pods=$(echo "$pods" | wc -w) base_kb=$base full_kb=$full" \
       "per_pod_kb=$(( (full - base) / N )) echo_rss_kb=$pod_rss" \

@@ -72,11 +72,6 @@ trap proxy_cleanup EXIT
 # In the namespace. Not for background processes: `ns cmd &` would fork a subshell, and
 # killing $! would leave cmd running; `ip netns exec NS cmd &` execs, so $! is cmd.
 ns() { ip netns exec "$NS" "$@"; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# The whole machine's CPU ticks from /proc/stat: "busy steal total", where busy is everything but
-# idle, iowait and steal (time the hypervisor gave to someone else).
-machine() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
-  print t - $5 - $6 - $9, $9, t }' /proc/stat; }
 # "PAWSTimewait TCPSynRetrans" of the namespace, from /proc/net/netstat (per namespace).
 tcpext() {
   ns awk '/^TcpExt:/ {
