@@ -179,7 +179,6 @@ enum Fed {
 }
 
 impl<IO> Guard<IO> {
-    /// Runs `input` (one read) through the state machine.
     /// The peer is done: whatever head was held goes on for hyper to judge.
     fn ended(&mut self) {
         if let State::Head(acc) = &mut self.state {
@@ -189,6 +188,7 @@ impl<IO> Guard<IO> {
         self.eof = true;
     }
 
+    /// Runs `input` (one read) through the state machine.
     fn feed(&mut self, input: &[u8]) -> Fed {
         let mut out = Out::new(input);
         self.run(input, &mut out);
