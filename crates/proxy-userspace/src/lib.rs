@@ -227,22 +227,13 @@ pub struct Userspace {
     failed: BTreeSet<SocketAddr>,
     /// Unknown scheduler names already reported, per Service.
     reported: BTreeSet<(proxy::ServiceKey, String)>,
-    /// Started with the first listener (see [`TICK`]).
-    ticker: Option<Ticker>,
+    /// Started with the first listener (see [`TICK`]); a JoinSet aborts it when dropped.
+    ticker: tokio::task::JoinSet<()>,
 }
 
 /// Shorter than the first dial timeout, so that a dial's timer never has to wake tokio's time
 /// driver (`obs::keep_timer_armed`).
 const TICK: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// Aborts its task when dropped.
-struct Ticker(tokio::task::JoinHandle<()>);
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 impl std::fmt::Debug for Userspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -260,7 +251,7 @@ impl Userspace {
             ports: BTreeMap::new(),
             failed: BTreeSet::new(),
             reported: BTreeSet::new(),
-            ticker: None,
+            ticker: tokio::task::JoinSet::new(),
         }
     }
 
@@ -304,8 +295,8 @@ impl Userspace {
 
     /// Brings one service port's listeners and endpoint sets in line with `state`.
     fn sync_port(&mut self, name: &ServicePortName, port: &ServicePort, state: &ProxyState) {
-        if self.ticker.is_none() {
-            self.ticker = Some(Ticker(tokio::spawn(obs::keep_timer_armed(TICK))));
+        if self.ticker.is_empty() {
+            self.ticker.spawn(obs::keep_timer_armed(TICK));
         }
         let endpoints = state.endpoints_of(name);
         let c = proxy::topology::categorize(endpoints, &self.config.node_name);
