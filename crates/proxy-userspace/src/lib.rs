@@ -294,7 +294,7 @@ impl Userspace {
     }
 
     /// Brings one service port's listeners and endpoint sets in line with `state`.
-    fn sync_port(&mut self, name: &ServicePortName, port: &ServicePort, state: &ProxyState) {
+    async fn sync_port(&mut self, name: &ServicePortName, port: &ServicePort, state: &ProxyState) {
         if self.ticker.is_empty() {
             self.ticker.spawn(obs::keep_timer_armed(TICK));
         }
@@ -413,13 +413,17 @@ impl Userspace {
                 .unwrap_or_else(|p| p.into_inner())
                 .clear();
         }
-        entry.listeners.retain(|addr, (ext, task)| {
-            let keep = wanted.get(addr) == Some(ext);
-            if !keep {
-                task.abort();
+        let gone: Vec<SocketAddr> = entry
+            .listeners
+            .iter()
+            .filter(|(addr, (ext, _))| wanted.get(addr) != Some(ext))
+            .map(|(addr, _)| *addr)
+            .collect();
+        for addr in gone {
+            if let Some((_, task)) = entry.listeners.remove(&addr) {
+                close(task).await;
             }
-            keep
-        });
+        }
         for (addr, ext) in wanted {
             if entry.listeners.contains_key(&addr) {
                 continue;
@@ -443,9 +447,28 @@ impl Userspace {
             }
         }
         if entry.listeners.is_empty() && !state.endpoints.contains_key(name) {
-            self.ports.remove(name);
+            self.close_port(name).await;
         }
     }
+}
+
+impl Userspace {
+    /// Removes a service port and closes its listeners.
+    async fn close_port(&mut self, name: &ServicePortName) {
+        if let Some(mut port) = self.ports.remove(name) {
+            for (_, (_, task)) in std::mem::take(&mut port.listeners) {
+                close(task).await;
+            }
+        }
+    }
+}
+
+/// Stops a listener's accept task and waits until it has ended, so that its socket is closed
+/// when the sync returns (a client is refused at once, and the address can be listened on
+/// again). Connections already accepted run on in their own tasks.
+async fn close(task: tokio::task::JoinHandle<()>) {
+    task.abort();
+    let _ = task.await;
 }
 
 impl Dataplane for Userspace {
@@ -473,11 +496,9 @@ impl Dataplane for Userspace {
                 // SCTP is not relayed.
                 Some(port) if name.protocol != Protocol::Sctp => {
                     let port = port.clone();
-                    self.sync_port(&name, &port, state);
+                    self.sync_port(&name, &port, state).await;
                 }
-                _ => {
-                    self.ports.remove(&name);
-                }
+                _ => self.close_port(&name).await,
             }
         }
         Ok(())
